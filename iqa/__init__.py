@@ -1,0 +1,3 @@
+"""iqa-sweep: Hydra-configured experiments for no-reference image quality assessment."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""Errors a user can cause, reported as one line naming the cause."""
+
+
+class IQAError(Exception):
+    """Base class: a problem with the user's input, not a bug in the code."""
+
+
+class ConfigError(IQAError):
+    """A config value outside its allowed range."""
+
+
+class DataError(IQAError):
+    """A dataset, metadata file or image that cannot be used."""
+
+
+class TrainingError(IQAError):
+    """Training cannot continue (for example the loss became NaN)."""

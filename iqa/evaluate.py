@@ -1,0 +1,55 @@
+"""Deterministic evaluation: average the crops of each image, then correlate with MOS."""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from iqa import data
+from iqa.data.patches import normalize
+from iqa.metrics import correlations
+
+
+@torch.no_grad()
+def predict(model, loader: DataLoader, device: torch.device) -> Tuple[np.ndarray, np.ndarray]:
+    """Per-image predicted scores (mean over its crops) and MOS, in dataset order."""
+    model.eval()
+    preds, moses = [], []
+    for crops, mos, _ in loader:
+        b, n = crops.shape[:2]
+        x = normalize(crops.to(device, non_blocking=True).flatten(0, 1))
+        preds.append(model(x).float().reshape(b, n).mean(1).cpu())
+        moses.append(mos)
+    return torch.cat(preds).numpy(), torch.cat(moses).numpy()
+
+
+def evaluate(model, loader: DataLoader, device: torch.device) -> Dict[str, object]:
+    """Correlations plus the raw predictions (kept for the scatter plot)."""
+    pred, mos = predict(model, loader, device)
+    return {**correlations(pred, mos), "pred": pred, "mos": mos}
+
+
+def evaluate_all(model, loaders: Dict[str, DataLoader], device) -> Dict[str, Dict]:
+    """{'test': {...}, 'cross_<name>': {...}} with srcc/plcc/krcc and predictions."""
+    return {key: evaluate(model, loader, device) for key, loader in loaders.items()}
+
+
+def flat_metrics(results: Dict[str, Dict]) -> Dict[str, float]:
+    """{'test_srcc': ..., 'cross_<name>_plcc': ...}: the names `monitor` and `objective` use."""
+    return {f"{key}_{m}": float(r[m]) for key, r in results.items() for m in ("srcc", "plcc", "krcc")}
+
+
+def summary(flat: Dict[str, float], cross: List[str]) -> Dict:
+    """The metrics.json layout of one epoch's metrics."""
+    out = {f"test_{m}": flat[f"test_{m}"] for m in ("srcc", "plcc", "krcc")}
+    out["cross"] = {name: {m: flat[f"cross_{name}_{m}"] for m in ("srcc", "plcc", "krcc")} for name in cross}
+    return out
+
+
+def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
+    """Deterministic crop loaders for the test split and every cross set, keyed as in `flat_metrics`."""
+    loaders = {"test": data.test_loader(bundle.test, trainer_cfg, seed)}
+    loaders.update({f"cross_{n}": data.test_loader(s, trainer_cfg, seed) for n, s in bundle.cross.items()})
+    return loaders

@@ -1,0 +1,44 @@
+"""`mode=eval`: score a saved checkpoint on the configured test split and cross sets, no training."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from iqa import checkpoint, data, models
+from iqa.atomic import write_json
+from iqa.config import ModelConfig
+from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.runtime import resolve_device, show_progress
+
+log = logging.getLogger("iqa")
+
+
+def model_from_checkpoint(state: dict, patch_size: int):
+    """Rebuild the checkpoint's own model (its saved config) and load its weights."""
+    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"])
+    model = models.build(model_cfg, patch_size)
+    model.load_state_dict(state["model"])
+    return model
+
+
+def run_eval(cfg, out_dir: Path) -> float:
+    start = time.perf_counter()
+    device = resolve_device(cfg.trainer.device)
+    state = checkpoint.load(cfg.checkpoint)
+    patch = state["config"]["trainer"]["patch_size"]
+    model = model_from_checkpoint(state, patch).to(device)
+    trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
+    bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress))
+    flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))
+    metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": str(cfg.checkpoint),
+               "checkpoint_epoch": state["epoch"], "objective": cfg.objective,
+               "objective_value": flat[cfg.objective], "seed": cfg.seed,
+               "wall_s": round(time.perf_counter() - start, 2), "device": str(device)}
+    write_json(out_dir / "metrics.json", metrics)
+    line = f"run folder: {out_dir} | eval of {cfg.checkpoint} | test_srcc={flat['test_srcc']:.4f} test_plcc={flat['test_plcc']:.4f}"
+    log.info(line)
+    print(line, flush=True)
+    return float(flat[cfg.objective])

@@ -1,0 +1,23 @@
+"""Where a run executes: device choice and whether to draw progress bars."""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import torch
+
+from iqa.errors import ConfigError
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; an explicit CUDA request without CUDA is a config error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"trainer.device={name!r} is not available: this machine has no CUDA device")
+    return torch.device(name)
+
+
+def show_progress(setting: Optional[bool]) -> bool:
+    """Progress bars on a terminal unless configured otherwise."""
+    return sys.stderr.isatty() if setting is None else bool(setting)

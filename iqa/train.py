@@ -1,0 +1,166 @@
+"""One run: config -> data -> model -> loss -> optimizer/scheduler -> fit -> run folder.
+
+`run(cfg, out_dir)` is what `run.py` calls for every job, single or multirun; it returns the
+configured objective so Hydra sweepers can optimise it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from iqa import checkpoint, data, losses, models, plots
+from iqa.atomic import write_csv, write_json
+from iqa.config import validate
+from iqa.data.patches import normalize
+from iqa.errors import TrainingError
+from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.metrics import correlations
+from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
+from iqa.repro import seed_everything
+from iqa.runtime import resolve_device, show_progress
+
+log = logging.getLogger("iqa")
+
+
+class EarlyStopping:
+    """Track the best value of the monitored metric; stop after `patience` epochs without gain.
+
+    NaN (for example a constant prediction) never counts as an improvement.
+    """
+
+    def __init__(self, patience: int, enabled: bool):
+        self.patience, self.enabled = patience, enabled
+        self.best, self.best_epoch, self.bad_epochs = -math.inf, 0, 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record an epoch's value; True if it is the new best."""
+        if not math.isnan(value) and value > self.best:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.enabled and self.bad_epochs >= self.patience
+
+
+def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool) -> Dict[str, float]:
+    """One pass over the epoch's patches; raises TrainingError when the loss stops being finite."""
+    model.train()
+    loader.sampler.set_epoch(epoch)
+    total, count, preds, moses = 0.0, 0, [], []
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
+    for step, (patch, mos, _) in enumerate(bar, start=1):
+        x = normalize(patch.to(device, non_blocking=True))
+        mos = mos.to(device, non_blocking=True)
+        pred = model(x)
+        loss = loss_fn(pred, mos)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} at epoch {epoch} step {step}: "
+                                f"lower optim.lr or check the data")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(mos)
+        count += len(mos)
+        preds.append(pred.detach().float().cpu())
+        moses.append(mos.cpu())
+        bar.set_postfix(loss=f"{total / count:.3f}")
+    train_srcc = correlations(torch.cat(preds).numpy(), torch.cat(moses).numpy())["srcc"]
+    return {"train_loss": total / max(count, 1), "train_srcc": train_srcc}
+
+
+def _fmt(row: Dict) -> str:
+    keys = ["train_loss", "train_srcc", "test_srcc", "test_plcc"]
+    keys += [k for k in row if k.startswith("cross_") and k.endswith("_srcc")]
+    parts = [f"{k} {row[k]:.4f}" for k in keys]
+    parts += [f"{k} {v:.2e}" for k, v in row.items() if k.startswith("lr_")]
+    return " | ".join(parts)
+
+
+def run(cfg, out_dir) -> float:
+    """Train and evaluate as configured, writing the run folder; returns the objective value."""
+    out_dir = Path(out_dir)
+    validate(cfg)
+    seed_everything(cfg.seed, cfg.repro.level)
+    if cfg.mode == "eval":
+        from iqa.evaluate_checkpoint import run_eval
+        return run_eval(cfg, out_dir)
+    start = time.perf_counter()
+    device = resolve_device(cfg.trainer.device)
+    progress = show_progress(cfg.trainer.progress)
+    bundle = data.build(cfg.data, cfg.trainer, progress)
+    log.info("data: %d train / %d test images of %s; cross: %s", len(bundle.train), len(bundle.test),
+             cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")
+    model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
+    log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s", cfg.model.name,
+             cfg.model.backbone, cfg.model.fusion, sum(p.numel() for p in model.parameters()), device)
+    loss_fn = losses.build(cfg.loss)
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.trainer.epochs)
+    train_loader = data.train_loader(bundle.train, cfg.trainer, cfg.seed)
+    loaders = eval_loaders(bundle, cfg.trainer, cfg.seed)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    stopper = EarlyStopping(cfg.trainer.patience, cfg.trainer.early_stopping)
+    history: List[Dict] = []
+    best_flat: Dict[str, float] = {}
+    best_test = None
+    ckpt_dir = out_dir / "checkpoints"
+    epochs = tqdm(range(1, cfg.trainer.epochs + 1), desc="epochs", disable=not progress, dynamic_ncols=True)
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        lrs = current_lrs(optimizer)
+        row = {"epoch": epoch, **train_epoch(model, train_loader, loss_fn, optimizer, device, epoch, progress)}
+        results = evaluate_all(model, loaders, device)
+        flat = flat_metrics(results)
+        row.update(lrs)
+        row.update(flat)
+        row["epoch_s"] = round(time.perf_counter() - t0, 3)
+        history.append(row)
+        step_epoch(scheduler)
+        improved = stopper.update(flat[cfg.trainer.monitor], epoch)
+        log.info("epoch %d/%d %s%s", epoch, cfg.trainer.epochs, _fmt(row), " *" if improved else "")
+        if improved:
+            best_flat, best_test = flat, results["test"]
+        if cfg.trainer.save_checkpoints:
+            if improved:
+                checkpoint.save(ckpt_dir / "best.pt", model, optimizer, scheduler, epoch, flat, resolved)
+            checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved)
+        write_csv(out_dir / "history.csv", history)
+        if stopper.should_stop:
+            log.info("early stopping: %s did not improve for %d epochs", cfg.trainer.monitor, cfg.trainer.patience)
+            break
+    if not best_flat:
+        raise TrainingError(f"{cfg.trainer.monitor} was NaN in every epoch: the model predicts a constant")
+    metrics = {
+        "best_epoch": stopper.best_epoch,
+        **summary(best_flat, list(cfg.data.cross)),
+        "objective": cfg.objective,
+        "objective_value": best_flat[cfg.objective],
+        "monitor": cfg.trainer.monitor,
+        "seed": cfg.seed,
+        "epochs_run": len(history),
+        "stopped_early": len(history) < cfg.trainer.epochs,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "device": str(device),
+        "last": summary(history[-1], list(cfg.data.cross)),
+    }
+    write_json(out_dir / "metrics.json", metrics)
+    plots.curves(history, out_dir / "curves.png", stopper.best_epoch)
+    plots.scatter(best_test["pred"], best_test["mos"], out_dir / "scatter.png",
+                  f"{cfg.data.name} test, epoch {stopper.best_epoch}: SRCC {best_flat['test_srcc']:.3f}")
+    crosses = " ".join(f"{n}_srcc={metrics['cross'][n]['srcc']:.4f}" for n in cfg.data.cross)
+    line = (f"run folder: {out_dir} | best epoch {stopper.best_epoch}/{len(history)} | "
+            f"test_srcc={metrics['test_srcc']:.4f} test_plcc={metrics['test_plcc']:.4f} {crosses}".rstrip())
+    log.info(line)
+    print(line, flush=True)
+    return float(best_flat[cfg.objective])
+
