@@ -1,0 +1,53 @@
+"""Shared fixtures: a session-wide synthetic-data cache and a `run.py` subprocess runner."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Overrides that make a real run take seconds: few images, small patches, two epochs.
+TINY = [
+    "experiment=quick",
+    "data.n_refs=6",
+    "data.image_size=64",
+    "trainer.patch_size=32",
+    "trainer.batch_size=8",
+    "trainer.eval_batch_size=8",
+    "trainer.progress=false",
+]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One synthetic-data cache for the whole test session (generated once, then reused)."""
+    path = tmp_path_factory.mktemp("iqa-cache")
+    os.environ["IQA_SWEEP_CACHE"] = str(path)
+    return path
+
+
+def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
+    """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
+    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"run.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def run_tiny(tmp_path, cache_dir):
+    """Run a tiny single job into tmp_path/run and return (folder, metrics dict, process)."""
+    def go(*overrides: str, check: bool = True):
+        out = tmp_path / "run"
+        proc = run_py([*TINY, f"hydra.run.dir={out}", *overrides], tmp_path, cache_dir, check=check)
+        metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
+        return out, metrics, proc
+    return go
