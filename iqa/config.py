@@ -80,6 +80,10 @@ class TrainerConfig:
     color_jitter: float = 0.0
     num_workers: int = 0
     device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    threads: Optional[int] = None
     progress: Optional[bool] = None
     save_checkpoints: bool = True
 
@@ -116,6 +120,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "step")
 TEST_CROPS = ("grid", "center", "random")
 REPRO_LEVELS = ("strict", "fast")
+PRECISIONS = ("fp32", "bf16", "fp16")
 MODES = ("train", "eval")
 METRICS = ("srcc", "plcc", "krcc")
 
@@ -167,6 +172,8 @@ def validate(cfg: Any) -> None:
     _check(t.num_workers >= 0, "trainer.num_workers", ">= 0", t.num_workers)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
+    _one_of("trainer.precision", t.precision, PRECISIONS)
+    _check(t.threads is None or t.threads >= 1, "trainer.threads", "null (torch's default) or >= 1", t.threads)
     _check(_is_metric_key(t.monitor, d.cross), "trainer.monitor", _metric_help(d.cross), t.monitor)
     _check(_is_metric_key(cfg.objective, d.cross), "objective", _metric_help(d.cross), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)

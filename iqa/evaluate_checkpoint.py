@@ -8,10 +8,11 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from iqa import checkpoint, data, models
+from iqa.accel import Accel
 from iqa.atomic import write_json
 from iqa.config import ModelConfig
 from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
-from iqa.runtime import resolve_device, show_progress
+from iqa.runtime import resolve_device, set_threads, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -27,12 +28,14 @@ def model_from_checkpoint(state: dict, patch_size: int):
 def run_eval(cfg, out_dir: Path) -> float:
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
+    set_threads(cfg.trainer.threads)
     state = checkpoint.load(cfg.checkpoint)
     patch = state["config"]["trainer"]["patch_size"]
     model = model_from_checkpoint(state, patch).to(device)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress))
-    flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))
+    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
+    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel))
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": str(cfg.checkpoint),
                "checkpoint_epoch": state["epoch"], "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from iqa import checkpoint, data, losses, models, plots
+from iqa.accel import Accel
 from iqa.atomic import write_csv, write_json
 from iqa.config import validate
 from iqa.data.patches import normalize
@@ -24,7 +25,7 @@ from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
 from iqa.metrics import correlations
 from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
 from iqa.repro import seed_everything
-from iqa.runtime import resolve_device, show_progress
+from iqa.runtime import peak_memory_mb, resolve_device, set_threads, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -52,23 +53,24 @@ class EarlyStopping:
         return self.enabled and self.bad_epochs >= self.patience
 
 
-def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool) -> Dict[str, float]:
+def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool,
+                accel: Optional[Accel] = None) -> Dict[str, float]:
     """One pass over the epoch's patches; raises TrainingError when the loss stops being finite."""
+    accel = accel or Accel(device)
     model.train()
     loader.sampler.set_epoch(epoch)
     total, count, preds, moses = 0.0, 0, [], []
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
     for step, (patch, mos, _) in enumerate(bar, start=1):
-        x = normalize(patch.to(device, non_blocking=True))
+        x = accel.inputs(normalize(patch.to(device, non_blocking=True)))
         mos = mos.to(device, non_blocking=True)
-        pred = model(x)
+        with accel.autocast():
+            pred = model(x).float()
         loss = loss_fn(pred, mos)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at epoch {epoch} step {step}: "
                                 f"lower optim.lr or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        accel.step(loss, optimizer)
         total += loss.item() * len(mos)
         count += len(mos)
         preds.append(pred.detach().float().cpu())
@@ -96,6 +98,7 @@ def run(cfg, out_dir) -> float:
         return run_eval(cfg, out_dir)
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
+    set_threads(cfg.trainer.threads)
     progress = show_progress(cfg.trainer.progress)
     bundle = data.build(cfg.data, cfg.trainer, progress)
     log.info("data: %d train / %d test images of %s; cross: %s", len(bundle.train), len(bundle.test),
@@ -103,6 +106,8 @@ def run(cfg, out_dir) -> float:
     model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
     log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s", cfg.model.name,
              cfg.model.backbone, cfg.model.fusion, sum(p.numel() for p in model.parameters()), device)
+    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
+    net = accel.prepare(model)
     loss_fn = losses.build(cfg.loss)
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.trainer.epochs)
@@ -118,8 +123,8 @@ def run(cfg, out_dir) -> float:
     for epoch in epochs:
         t0 = time.perf_counter()
         lrs = current_lrs(optimizer)
-        row = {"epoch": epoch, **train_epoch(model, train_loader, loss_fn, optimizer, device, epoch, progress)}
-        results = evaluate_all(model, loaders, device)
+        row = {"epoch": epoch, **train_epoch(net, train_loader, loss_fn, optimizer, device, epoch, progress, accel)}
+        results = evaluate_all(net, loaders, device, accel)
         flat = flat_metrics(results)
         row.update(lrs)
         row.update(flat)
@@ -151,6 +156,7 @@ def run(cfg, out_dir) -> float:
         "stopped_early": len(history) < cfg.trainer.epochs,
         "wall_s": round(time.perf_counter() - start, 2),
         "device": str(device),
+        "peak_memory_mb": peak_memory_mb(device),
         "last": summary(history[-1], list(cfg.data.cross)),
     }
     write_json(out_dir / "metrics.json", metrics)
