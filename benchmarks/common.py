@@ -93,20 +93,24 @@ def time_interleaved(variants: Dict[str, Callable[[], int]], repeats: int, devic
     for name, s in samples.items():
         med = statistics.median(s)
         out[name] = {"median_s": round(med, 5), "min_s": round(min(s), 5), "max_s": round(max(s), 5),
-                     "items": items[name], "items_per_s": round(items[name] / med, 2)}
+                     "items": items[name], "items_per_s": round(items[name] / med, 2),
+                     "samples_s": [round(x, 5) for x in s]}
     return out
 
 
 def add_ratios(timings: Dict[str, dict], baseline: str) -> Dict[str, dict]:
-    """Add `speedup` (baseline time per item / variant time per item, > 1 is faster) to every variant.
+    """Add speedups (baseline time per item / variant time per item, > 1 is faster) to every variant.
 
-    `speedup` compares medians; `speedup_best` compares the fastest repeats, which contention
-    from other processes disturbs least.
+    `speedup` compares medians; `speedup_paired` is the median of the ratios within each repeat
+    (neighbours in time, so a slow drift of the machine's load cancels); `speedup_best` compares
+    the fastest repeats, which contention from other processes disturbs least.
     """
     b = timings[baseline]
     for t in timings.values():
-        t["speedup"] = round((b["median_s"] / b["items"]) / (t["median_s"] / t["items"]), 3)
-        t["speedup_best"] = round((b["min_s"] / b["items"]) / (t["min_s"] / t["items"]), 3)
+        per_item = (b["items"] / t["items"])
+        t["speedup"] = round(b["median_s"] / t["median_s"] / per_item, 3)
+        t["speedup_paired"] = round(statistics.median(x / y for x, y in zip(b["samples_s"], t["samples_s"])) / per_item, 3)
+        t["speedup_best"] = round(b["min_s"] / t["min_s"] / per_item, 3)
     return timings
 
 

@@ -3,7 +3,7 @@
 Usage: python benchmarks/target_net.py [--batch 8] [--repeats 5] [--device auto]
 Both variants share one model (same weights); the script first checks they give the same
 scores and gradients, then times full train steps (forward, L1 loss, backward, Adam step) and
-the target network alone (forward + backward), alternating variants. Batch defaults to 8 on CPU
+the target network alone (forward + backward, at batch 8, 96 and --batch), alternating variants. Batch defaults to 8 on CPU
 and 96 on CUDA. Writes benchmarks/results/target_net_<device type>.json.
 """
 from __future__ import annotations
@@ -36,11 +36,14 @@ def agreement(model, x) -> dict:
             "max_abs_grad_diff": max(float((u - v).abs().max()) for u, v in zip(ga, gb))}
 
 
-def target_inputs(model, x):
-    """Detached leaf copies of one batch's target-network inputs, to time the target network alone."""
+def target_inputs(model, x, n: int):
+    """Target-network inputs of the first image of `x`, repeated n times as leaves needing gradients.
+
+    Times the target network alone; every image having the same weights does not change the work.
+    """
     with torch.no_grad():
-        vec, weights, biases = model.hyper_params(x)
-    leaf = lambda t: t.detach().clone().requires_grad_(True)  # noqa: E731
+        vec, weights, biases = model.hyper_params(x[:1])
+    leaf = lambda t: t.repeat(n, *[1] * (t.dim() - 1)).requires_grad_(True)  # noqa: E731
     return leaf(vec), [leaf(w) for w in weights], [leaf(b) for b in biases]
 
 
@@ -72,24 +75,28 @@ def main() -> None:
             return batch
         return step
 
-    def target_only(fn, inputs):
-        def step() -> int:
-            fn(*inputs).sum().backward()
-            return batch
-        return step
+    def target_only(fn, inputs, inner: int = 50):
+        def steps() -> int:
+            for _ in range(inner):
+                fn(*inputs).sum().backward()
+            return inner * len(inputs[0])
+        return steps
 
-    inputs = target_inputs(model, x)
     steps = add_ratios(time_interleaved({k: train_step(f) for k, f in FORWARDS.items()}, args.repeats, device),
                        "grouped_conv")
-    targets = add_ratios(time_interleaved({k: target_only(f, inputs) for k, f in TARGETS.items()},
-                                          args.repeats * 20, device), "grouped_conv")
+    targets = {}
+    for n in sorted({batch, 8, 96}):
+        inputs = target_inputs(model, x, n)
+        targets[f"batch_{n}"] = add_ratios(time_interleaved({k: target_only(f, inputs) for k, f in TARGETS.items()},
+                                                            args.repeats * 4, device), "grouped_conv")
     result = {"command": command(),
               "machine": machine(device), "model": "hyperiqa_resnet50", "patch_size": 224, "batch": batch,
               "agreement": agree, "train_step": steps, "target_net_fwd_bwd": targets,
               "baseline": "grouped_conv (the reference way)", "target": "bmm no slower than grouped_conv"}
     save(f"target_net_{device.type}", result)
-    for label, t in (("train step", steps), ("target net alone", targets)):
-        print(f"{label}: " + ", ".join(f"{k} {v['median_s'] * 1e3:.2f} ms ({v['speedup']:.2f}x)" for k, v in t.items()))
+    for label, t in (("train step", steps), *((f"target net alone, {b}", t) for b, t in targets.items())):
+        print(f"{label}: " + ", ".join(f"{k} {v['median_s'] / v['items'] * 1e6:.1f} us/patch "
+                                       f"({v['speedup_paired']:.2f}x paired)" for k, v in t.items()))
     print(f"agreement: {agree}")
 
 
