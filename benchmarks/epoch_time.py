@@ -2,14 +2,15 @@
 
 Usage: python benchmarks/epoch_time.py [--case default] [--variant fp32 bf16 ...] [--repeats 2] [--device auto]
 In one process, for every case (a run config) the data are decoded once and every variant
-(a combination of trainer.precision / channels_last / compile) gets its own model from the same
-seed; epochs of the variants alternate, exactly as `iqa.train.run` runs them. The first epoch of
+(a combination of trainer.precision / channels_last / compile, or a thread count) gets its own
+model from the same seed; epochs of the variants alternate, exactly as `iqa.train.run` runs them. The first epoch of
 each variant is a warm-up (with compile=true it includes compilation, reported as
 `first_epoch_s`). Writes benchmarks/results/epoch_time_<device type>.json.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from common import add_common_args, add_ratios, command, compose_config, machine, save, setup, sync
@@ -25,6 +26,7 @@ from iqa.train import train_epoch  # noqa: E402
 CASES = {"default": []}
 VARIANTS = {
     "fp32": {},
+    "fp32_all_cores": {"threads": os.cpu_count()},
     "channels_last": {"channels_last": True},
     "bf16": {"precision": "bf16"},
     "bf16_channels_last": {"precision": "bf16", "channels_last": True},
@@ -32,7 +34,7 @@ VARIANTS = {
     "compile": {"compile": True},
     "bf16_channels_last_compile": {"precision": "bf16", "channels_last": True, "compile": True},
 }
-DEFAULT_VARIANTS = ["fp32", "channels_last", "bf16", "bf16_channels_last"]
+DEFAULT_VARIANTS = ["fp32", "fp32_all_cores", "channels_last", "bf16", "bf16_channels_last"]
 
 
 class Trial:
@@ -40,6 +42,9 @@ class Trial:
 
     def __init__(self, cfg, bundle, options: dict, device: torch.device):
         torch.manual_seed(cfg.seed)
+        options = dict(options)
+        self.base_threads = torch.get_num_threads()
+        self.threads = options.pop("threads", self.base_threads)
         self.model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
         self.accel = Accel(device, strict=False, **options)
         self.net = self.accel.prepare(self.model)
@@ -51,12 +56,14 @@ class Trial:
 
     def run_epoch(self) -> float:
         self.epoch += 1
+        torch.set_num_threads(self.threads)
         sync(self.device)
         t0 = time.perf_counter()
         train_epoch(self.net, self.train_loader, self.loss_fn, self.optimizer, self.device, self.epoch, False, self.accel)
         results = evaluate_all(self.net, self.loaders, self.device, self.accel)
         sync(self.device)
         self.times.append(time.perf_counter() - t0)
+        torch.set_num_threads(self.base_threads)
         self.srcc = float(results["test"]["srcc"])
         return self.times[-1]
 
