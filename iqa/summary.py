@@ -26,7 +26,8 @@ ALPHA = 0.05
 
 def metric_values(metrics: Mapping) -> Dict[str, float]:
     """The per-run numbers a table averages, named as the table's column stems."""
-    values = {f"test_{m}": metrics[f"test_{m}"] for m in TEST_METRICS}
+    values = {f"{split}_{m}": metrics[f"{split}_{m}"] for split in ("test", "val") for m in TEST_METRICS
+              if f"{split}_{m}" in metrics}
     for name, cross in (metrics.get("cross") or {}).items():
         values.update({f"cross_{name}_{m}": cross[m] for m in CROSS_METRICS})
     values["best_epoch"] = metrics["best_epoch"]
