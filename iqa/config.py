@@ -171,6 +171,8 @@ def validate(cfg: Any) -> None:
     _check(0.0 <= m.drop_path_rate < 1.0, "model.drop_path_rate", "in [0, 1)", m.drop_path_rate)
     _one_of("loss.name", lo.name, LOSSES)
     _check(0.0 <= lo.alpha <= 1.0, "loss.alpha", "in [0, 1]", lo.alpha)
+    _check(lo.name != "l1" or lo.alpha == 0, "loss.alpha", "0 with loss=l1 (loss=ranking mixes in the ranking term)",
+           lo.alpha)
     _check(lo.margin >= 0.0, "loss.margin", ">= 0", lo.margin)
     _one_of("optim.name", o.name, OPTIMIZERS)
     _check(o.lr > 0, "optim.lr", "> 0", o.lr)
