@@ -1,12 +1,13 @@
 """Training-step time under repro=strict vs repro=fast, as a ratio measured in one process.
 
     python benchmarks/repro_strict_vs_fast.py [--model small] [--patch 64] [--batch 16] [--steps 10]
-        [--repeats 7] [--threads 1] [--out benchmarks/repro_strict_vs_fast.json]
+        [--repeats 7] [--threads 1] [--device cpu|cuda] [--out FILE]
 
 The two levels run in adjacent pairs (strict-fast, fast-strict, ...) so machine load hits both
 alike; the figure is the median of the paired ratios, with their range as a measure of the noise. It also says whether the two
 levels produced bit-identical losses. One CPU thread by default: on a shared machine more
-threads mostly measure contention. Writes JSON to stdout and to --out.
+threads mostly measure contention. Writes JSON to stdout and to --out (default
+benchmarks/results/repro_strict_vs_fast_<model>_<cpu|cuda>.json).
 """
 from __future__ import annotations
 
@@ -59,8 +60,10 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--out", type=Path, default=Path(__file__).with_suffix(".json"))
+    p.add_argument("--out", type=Path)
     args = p.parse_args()
+    kind = "cpu" if args.device == "cpu" else "cuda"
+    out = args.out or Path(__file__).parent / "results" / f"repro_strict_vs_fast_{args.model}_{kind}.json"
     torch.set_num_threads(args.threads)
     times = {"strict": [], "fast": []}
     losses = {}
@@ -85,7 +88,8 @@ def main() -> None:
     }
     text = json.dumps(result, indent=2)
     print(text)
-    args.out.write_text(text + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
