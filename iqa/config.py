@@ -98,6 +98,9 @@ class TrainerConfig:
     device: str = "auto"
     progress: Optional[bool] = None
     save_checkpoints: bool = True
+    fingerprint_batches: int = 5
+    resume: bool = False
+    epochs_per_session: Optional[int] = None
 
 
 @dataclass
@@ -201,6 +204,12 @@ def validate(cfg: Any) -> None:
     _one_of("trainer.test_crops", t.test_crops, TEST_CROPS)
     _check(0.0 <= t.color_jitter < 1.0, "trainer.color_jitter", "in [0, 1)", t.color_jitter)
     _check(t.num_workers >= 0, "trainer.num_workers", ">= 0", t.num_workers)
+    _check(t.fingerprint_batches >= 0, "trainer.fingerprint_batches", ">= 0", t.fingerprint_batches)
+    _check(t.epochs_per_session is None or t.epochs_per_session >= 1, "trainer.epochs_per_session",
+           "null or >= 1", t.epochs_per_session)
+    _check(t.epochs_per_session is None or t.save_checkpoints, "trainer.epochs_per_session",
+           "null when trainer.save_checkpoints=false (a paused run resumes from checkpoints/last.pt)",
+           t.epochs_per_session)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
     keys = metric_keys(d.cross, has_val=d.split == "official")
@@ -210,6 +219,9 @@ def validate(cfg: Any) -> None:
     _one_of("mode", cfg.mode, MODES)
     _check(cfg.mode != "eval" or bool(cfg.checkpoint), "checkpoint", "a checkpoint path when mode=eval",
            cfg.checkpoint)
+    _check(not cfg.checkpoint or cfg.mode == "eval" or t.resume, "checkpoint",
+           "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
+    _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)
     _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
 
 
