@@ -53,9 +53,8 @@ class Accel:
 
         Keep saving `model` itself: a compiled wrapper's state_dict keys carry an `_orig_mod.` prefix.
         """
-        log.info("speed: precision %s%s, channels_last %s, compile %s, %d CPU threads", self.precision,
-                 " with grad scaling" if self.scaler.is_enabled() else "", self.channels_last, self.compile,
-                 torch.get_num_threads())
+        log.info("speed: precision %s%s, channels_last %s, compile %s", self.precision,
+                 " with grad scaling" if self.scaler.is_enabled() else "", self.channels_last, self.compile)
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
         if not self.compile:
@@ -74,6 +73,14 @@ class Accel:
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def state_dict(self) -> dict:
+        """What an exact resume needs: the fp16 loss scale and its growth counter (empty otherwise)."""
+        return {"grad_scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: Optional[dict]) -> None:
+        if state and state.get("grad_scaler"):
+            self.scaler.load_state_dict(state["grad_scaler"])
 
     def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
         """Backward and optimizer step, through the GradScaler when it is enabled (fp16)."""
