@@ -59,7 +59,8 @@ class Trial:
         torch.set_num_threads(self.threads)
         sync(self.device)
         t0 = time.perf_counter()
-        train_epoch(self.net, self.train_loader, self.loss_fn, self.optimizer, self.device, self.epoch, False, self.accel)
+        train_epoch(self.net, self.train_loader, self.loss_fn, self.optimizer, self.device, self.epoch, False,
+                    accel=self.accel)
         results = evaluate_all(self.net, self.loaders, self.device, self.accel)
         sync(self.device)
         self.times.append(time.perf_counter() - t0)

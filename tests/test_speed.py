@@ -84,6 +84,9 @@ def test_fp16_steps_through_grad_scaler_and_skips_overflow():
     accel.step(pred.float().sum() * 1e35, optimizer)  # finite in fp32, overflows once scaled
     assert accel.scaler.get_scale() < scale0
     assert all(torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    resumed = Accel(torch.device("cpu"), "fp16")
+    resumed.load_state_dict(accel.state_dict())  # what last.pt carries for an exact resume
+    assert resumed.scaler.get_scale() == accel.scaler.get_scale()
     with accel.autocast():
         loss = model(batch()).float().mean()
     accel.step(loss, optimizer)
@@ -146,5 +149,6 @@ def test_bf16_channels_last_run_reports_peak_memory(run_tiny):
     folder, metrics, _ = run_tiny("trainer.precision=bf16", "trainer.channels_last=true", "trainer.threads=1")
     assert math.isfinite(metrics["test_srcc"]) and metrics["epochs_run"] == 2
     assert metrics["peak_memory_mb"]["rss"] > 50
+    assert torch.load(folder / "checkpoints/last.pt", weights_only=True)["accel"] == {"grad_scaler": {}}
     log = (folder / "run.log").read_text()
     assert "speed: precision bf16, channels_last True, compile False" in log and "1 CPU threads" in log
