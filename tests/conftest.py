@@ -34,7 +34,8 @@ def cache_dir(tmp_path_factory) -> Path:
 
 def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
-    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}
+    # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
+    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
