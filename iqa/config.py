@@ -6,7 +6,7 @@ when the config is composed; `validate` checks the ranges no type can express.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -18,6 +18,7 @@ from iqa.errors import ConfigError
 class ModelConfig:
     name: str = MISSING
     backbone: str = MISSING
+    backbone_args: Dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
     weights: Optional[str] = None
     fusion: str = "none"
@@ -171,8 +172,8 @@ def validate(cfg: Any) -> None:
     _check(_is_metric_key(cfg.objective, d.cross), "objective", _metric_help(d.cross), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)
     _one_of("mode", cfg.mode, MODES)
-    _check(cfg.mode != "eval" or bool(cfg.checkpoint), "checkpoint", "a checkpoint path when mode=eval",
-           cfg.checkpoint)
+    _check(cfg.mode != "eval" or bool(cfg.checkpoint or m.weights), "checkpoint",
+           "a checkpoint path (or model.weights=PATH) when mode=eval", cfg.checkpoint)
     _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
 
 

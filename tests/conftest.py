@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +33,16 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
+def compose_cfg(*overrides: str):
+    """The config `python run.py OVERRIDES` would run with, composed in this process."""
+    from hydra import compose, initialize_config_dir
+
+    from iqa.config import register_configs
+    register_configs()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
 def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
     env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}
@@ -51,3 +62,18 @@ def run_tiny(tmp_path, cache_dir):
         metrics = json.loads((out / "metrics.json").read_text()) if (out / "metrics.json").exists() else None
         return out, metrics, proc
     return go
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread, in this process and in the `run.py` jobs it starts: on a busy shared CPU,
+    tiny models run several times faster without OpenMP workers waiting for each other."""
+    threads, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    torch.set_num_threads(threads)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS")
+    else:
+        os.environ["OMP_NUM_THREADS"] = env
