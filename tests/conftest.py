@@ -33,16 +33,6 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
-def compose_cfg(*overrides: str):
-    """The config `python run.py OVERRIDES` would run with, composed in this process."""
-    from hydra import compose, initialize_config_dir
-
-    from iqa.config import register_configs
-    register_configs()
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
-
-
 def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
     env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0"}

@@ -5,7 +5,7 @@ import pytest
 import timm
 import torch
 
-from conftest import compose_cfg
+from test_compose import _compose
 from iqa import config, models
 from iqa.config import validate
 from iqa.models.fusion import FUSIONS, ConcatFusion, build_fusion
@@ -20,11 +20,11 @@ FAMILIES = {  # model config and overrides: a ResNet, a Swin (NHWC features) and
 }
 
 
-def build(family: str, *overrides: str, patch: int = PATCH):
+def build(family: str, *overrides: str):
     name, extra = FAMILIES[family]
-    cfg = compose_cfg(f"model={name}", *extra, *overrides)
+    cfg = _compose(f"model={name}", *extra, *overrides)
     validate(cfg)
-    return models.build(cfg.model, patch)
+    return models.build(cfg.model, PATCH)
 
 
 def test_schema_and_modules_offer_the_same_fusions():
@@ -91,28 +91,29 @@ def test_dropout_and_drop_path_reach_the_model():
 @pytest.mark.parametrize("name,channels", [("swin_tiny", [96, 192, 384, 768]), ("swin_small", [96, 192, 384, 768]),
                                            ("swin_base", [128, 256, 512, 1024])])
 def test_swin_configs_name_the_papers_window7_patch224_models(name, channels):
-    cfg = compose_cfg(f"model={name}", "trainer.patch_size=224")
+    cfg = _compose(f"model={name}", "trainer.patch_size=224")
     validate(cfg)
-    info = timm.create_model(cfg.model.backbone, features_only=True, pretrained=False).feature_info
+    with torch.device("meta"):  # shapes only, no weights
+        info = timm.create_model(cfg.model.backbone, features_only=True, pretrained=False).feature_info
     assert info.channels() == channels and info.reduction() == [4, 8, 16, 32]
     assert "window7_224" in cfg.model.backbone
 
 
 def test_swin_tiny_builds_with_concat_fusion_at_patch_224():
-    model = models.build(compose_cfg("model=swin_tiny", "model.fusion=concat").model, 224)
+    model = models.build(_compose("model=swin_tiny", "model.fusion=concat").model, 224)
     assert model.feature_size == 7 and model.fusion.proj.in_channels == 1440
     assert model.hyper_conv[0].in_channels == 768
 
 
 def test_recipes_compose_and_validate():
-    paper = compose_cfg("experiment=hyperiqa_paper")
+    paper = _compose("experiment=hyperiqa_paper")
     validate(paper)
     m, o, t = paper.model, paper.optim, paper.trainer
     assert (m.name, m.backbone, m.fusion, m.pretrained) == ("hyperiqa_resnet50", "resnet50.tv_in1k", "none", True)
     assert (o.name, o.lr, o.lr_ratio, o.weight_decay) == ("adam", 2e-5, 10.0, 5e-4)
     assert (paper.scheduler.name, paper.scheduler.step_size, paper.loss.name) == ("step", 6, "l1")
     assert (t.patch_size, t.train_patch_num, t.test_patch_num, t.batch_size, t.epochs) == (224, 25, 25, 96, 16)
-    best = compose_cfg("experiment=swin_multiscale")
+    best = _compose("experiment=swin_multiscale")
     validate(best)
     m, o, t = best.model, best.optim, best.trainer
     assert (m.name, m.fusion, m.dropout, m.drop_path_rate, m.pretrained) == ("swin_base", "concat", 0.4, 0.3, True)

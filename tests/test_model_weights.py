@@ -10,7 +10,8 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from conftest import TINY, compose_cfg, run_py
+from conftest import TINY, run_py
+from test_compose import _compose
 from iqa import models
 from iqa.errors import ConfigError
 from iqa.train import run
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def model_cfg(name: str, **overrides):
-    return OmegaConf.merge(compose_cfg(f"model={name}").model, overrides)
+    return OmegaConf.merge(_compose(f"model={name}").model, overrides)
 
 
 def timm_state(cfg) -> dict:
@@ -69,6 +70,11 @@ def test_files_from_another_architecture_are_refused_in_one_line(tmp_path):
     torch.save(timm_state(model_cfg("small")), tmp_path / "resnet.pth")
     message = one_line_error(model_cfg("swin_micro", weights=str(tmp_path / "resnet.pth")), "another architecture")
     assert "model.weights=" in message and "swin" in message
+    state = timm_state(model_cfg("small"))
+    state["layer1.0.conv1.weight"] = state["layer1.0.conv1.weight"][:, :1]  # same names, one of another shape
+    torch.save(state, tmp_path / "reshaped.pth")
+    message = one_line_error(model_cfg("small", weights=str(tmp_path / "reshaped.pth")), "another architecture")
+    assert "size mismatch for layer1.0.conv1.weight" in message
     torch.save(models.build(model_cfg("small"), 64).state_dict(), tmp_path / "small.pt")
     message = one_line_error(model_cfg("small", fusion="concat", weights=str(tmp_path / "small.pt")),
                              "another architecture")
@@ -96,7 +102,7 @@ class Payload:
 def test_pickled_code_is_never_run(tmp_path):
     marker = tmp_path / "executed"
     torch.save({"conv1.weight": torch.zeros(1), "x": Payload(str(marker))}, tmp_path / "evil.pt")
-    one_line_error(model_cfg("small", weights=str(tmp_path / "evil.pt")), "cannot be read")
+    one_line_error(model_cfg("small", weights=str(tmp_path / "evil.pt")), "cannot be read safely")
     assert not marker.exists()
 
 
@@ -115,7 +121,7 @@ def test_offline_pretrained_says_what_to_do(tmp_path, cache_dir, monkeypatch):
 def test_swin_fpn_run_then_eval_from_model_weights(run_tiny, tmp_path):
     out, metrics, _ = run_tiny("model=swin_micro", "model.fusion=fpn", "model.drop_path_rate=0.1")
     assert "fusion fpn" in (out / "run.log").read_text()
-    run(compose_cfg(*TINY, "mode=eval", "model=swin_micro", "model.fusion=fpn",
+    run(_compose(*TINY, "mode=eval", "model=swin_micro", "model.fusion=fpn",
                     f"model.weights={out}/checkpoints/best.pt"), tmp_path / "eval")
     scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert scored["checkpoint"] == f"{out}/checkpoints/best.pt" and scored["checkpoint_epoch"] is None

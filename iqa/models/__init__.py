@@ -20,15 +20,15 @@ def build(model_cfg, patch_size: int) -> HyperIQA:
     kind = weights.layout(state) if state is not None else None
     args = model_cfg.backbone_args
     args = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args)
+    if kind == weights.BACKBONE:
+        weights.require_backbone(model_cfg.backbone, args, state, path)
+        state = None  # timm reads the file itself
     model = HyperIQA(
         backbone=model_cfg.backbone, patch_size=patch_size, stages=model_cfg.stages,
         fusion=model_cfg.fusion, lda_out=model_cfg.lda_out, hyper_in=model_cfg.hyper_in,
         target_sizes=list(model_cfg.target_sizes), dropout=model_cfg.dropout,
         drop_path_rate=model_cfg.drop_path_rate, pretrained=model_cfg.pretrained and not path,
-        backbone_args=args,
-        backbone_weights=path if kind == weights.BACKBONE else None)
-    if kind == weights.BACKBONE:
-        weights.require_backbone(model_cfg.backbone, args, state, path)
+        backbone_args=args, backbone_weights=path if kind == weights.BACKBONE else None)
     if kind == weights.REFERENCE:
         state = reference.to_hyperiqa(state)
     if kind in (weights.REFERENCE, weights.HYPERIQA):

@@ -9,14 +9,15 @@ taken too) read with `weights_only=True`, so loading it cannot run code. It hold
 """
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import timm
 import torch
-from timm.models import clean_state_dict
 from safetensors.torch import load_file
+from timm.models import clean_state_dict
 from torch import nn
 
 from iqa.errors import ConfigError
@@ -24,9 +25,10 @@ from iqa.errors import ConfigError
 BACKBONE, HYPERIQA, REFERENCE = "backbone", "hyperiqa", "reference"
 
 
-def one_line(error: Exception, limit: int = 240) -> str:
-    """An exception as one short line (torch's load errors span many lines)."""
-    text = re.sub(r"\s+", " ", f"{type(error).__name__}: {error}").strip()
+def one_line(error: Exception, limit: int = 200) -> str:
+    """The first sentence of an exception, as one short line (torch's load errors are paragraphs)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(error).__name__}: {error}")  # no terminal colours
+    text = re.sub(r"\s+", " ", text).strip().split(". ")[0]
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -42,6 +44,9 @@ def read_state_dict(path, label: str = "model.weights=") -> Dict[str, torch.Tens
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
+        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+            raise ConfigError(f"{name} cannot be read safely: it holds pickled Python objects besides tensors, "
+                              f"which weights-only loading refuses to run") from None
         raise ConfigError(f"{name} cannot be read as safetensors or a torch state dict "
                           f"({one_line(e)})") from None
     if isinstance(state, dict):
@@ -60,19 +65,29 @@ def layout(state: Dict[str, torch.Tensor]) -> str:
     return BACKBONE
 
 
+def _backbone_keys(name: str, args: dict) -> Optional[List[str]]:
+    """State-dict names of timm's model `name` without its classifier, or None if it cannot be built
+    (the backbone then reports why). Built on the meta device where it can be: only names are needed."""
+    for device in ("meta", "cpu"):
+        try:
+            with torch.device(device):
+                full = timm.create_model(name, pretrained=False, **args)
+        except Exception:
+            continue
+        heads = full.pretrained_cfg.get("classifier") or ()
+        heads = tuple(f"{h}." for h in ((heads,) if isinstance(heads, str) else heads))
+        return [k for k in full.state_dict() if not k.startswith(heads) and not k.endswith("num_batches_tracked")]
+    return None
+
+
 def require_backbone(name: str, args: dict, state: Dict[str, torch.Tensor], path) -> None:
     """ConfigError unless `state` holds every tensor of timm's model `name`, its classifier aside.
 
     timm loads weights into feature backbones non-strictly, so without this check a file from
-    another architecture would load nothing, silently. The model is built on the meta device:
-    only its names are needed.
+    another architecture would load nothing, silently.
     """
-    with torch.device("meta"):
-        full = timm.create_model(name, pretrained=False, **args)
-    heads = full.pretrained_cfg.get("classifier") or ()
-    heads = tuple(f"{h}." for h in ((heads,) if isinstance(heads, str) else heads))
-    needed = [k for k in full.state_dict() if not k.startswith(heads) and not k.endswith("num_batches_tracked")]
-    missing = [k for k in needed if k not in state]
+    needed = _backbone_keys(name, args)
+    missing = [k for k in needed or () if k not in state]
     if missing:
         raise ConfigError(f"model.weights={path} does not fit model.backbone={name}: {len(missing)} of its "
                           f"{len(needed)} tensors are missing (first: {missing[0]}); a checkpoint from another "
