@@ -107,6 +107,14 @@ class ReproConfig:
 
 
 @dataclass
+class TrialConfig:
+    """Set on each job by the iqa_optuna sweeper: the Optuna trial that receives its per-epoch objective."""
+    study: Optional[str] = None
+    number: Optional[int] = None
+    seed_index: int = 0
+
+
+@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -115,6 +123,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
     objective: str = "test_srcc"
     mode: str = "train"
@@ -163,6 +172,8 @@ def validate(cfg: Any) -> None:
     _check(0.0 <= m.drop_path_rate < 1.0, "model.drop_path_rate", "in [0, 1)", m.drop_path_rate)
     _one_of("loss.name", lo.name, LOSSES)
     _check(0.0 <= lo.alpha <= 1.0, "loss.alpha", "in [0, 1]", lo.alpha)
+    _check(lo.name != "l1" or lo.alpha == 0, "loss.alpha", "0 with loss=l1 (loss=ranking mixes in the ranking term)",
+           lo.alpha)
     _check(lo.margin >= 0.0, "loss.margin", ">= 0", lo.margin)
     _one_of("optim.name", o.name, OPTIMIZERS)
     _check(o.lr > 0, "optim.lr", "> 0", o.lr)

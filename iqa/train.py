@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -86,8 +86,11 @@ def _fmt(row: Dict) -> str:
     return " | ".join(parts)
 
 
-def run(cfg, out_dir) -> float:
-    """Train and evaluate as configured, writing the run folder; returns the objective value."""
+def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]] = None) -> float:
+    """Train and evaluate as configured, writing the run folder; returns the objective value.
+
+    `on_epoch(epoch, metrics)` is called after each epoch's evaluation (a sweeper's pruning hook).
+    """
     out_dir = Path(out_dir)
     validate(cfg)
     seed_everything(cfg.seed, cfg.repro.level)
@@ -136,6 +139,8 @@ def run(cfg, out_dir) -> float:
                 checkpoint.save(ckpt_dir / "best.pt", model, optimizer, scheduler, epoch, flat, resolved)
             checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved)
         write_csv(out_dir / "history.csv", history)
+        if on_epoch is not None:
+            on_epoch(epoch, flat)
         if stopper.should_stop:
             log.info("early stopping: %s did not improve for %d epochs", monitor, cfg.trainer.patience)
             break
