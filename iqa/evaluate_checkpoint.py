@@ -1,4 +1,5 @@
-"""`mode=eval`: score a saved checkpoint on the configured test split and cross sets, no training."""
+"""`mode=eval`: score a saved checkpoint (or the configured model with `model.weights`) on the
+configured test split and cross sets, no training."""
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,13 @@ log = logging.getLogger("iqa")
 
 
 def model_from_checkpoint(state: dict, patch_size: int):
-    """Rebuild the checkpoint's own model (its saved config) and load its weights."""
-    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"])
+    """Rebuild the checkpoint's own model (its saved config) and load its weights.
+
+    The checkpoint holds every weight, so the weights the run started from (hub or file) are not
+    fetched again.
+    """
+    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"],
+                                {"pretrained": False, "weights": None})
     model = models.build(model_cfg, patch_size)
     model.load_state_dict(state["model"])
     return model
@@ -36,26 +42,32 @@ def warn_on_split_mismatch(saved: dict, data_cfg) -> None:
 
 
 def run_eval(cfg, out_dir: Path) -> float:
-    """Rebuild the checkpoint's model, score the configured splits and cross sets, write metrics.json."""
+    """Rebuild the checkpoint's model (or build the configured one with `model.weights`), score the
+    configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
     set_threads(cfg.trainer.threads)
-    state = checkpoint.load(cfg.checkpoint)
-    patch = state["config"]["trainer"]["patch_size"]
-    model = model_from_checkpoint(state, patch).to(device)
+    if cfg.checkpoint:
+        state = checkpoint.load(cfg.checkpoint)
+        source, epoch = str(cfg.checkpoint), state["epoch"]
+        patch = state["config"]["trainer"]["patch_size"]
+        model = model_from_checkpoint(state, patch).to(device)
+        warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
+    else:
+        source, epoch, patch = str(cfg.model.weights), None, cfg.trainer.patch_size
+        model = models.build(cfg.model, patch).to(device)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
-    warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
     accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
     flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel))
-    metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": str(cfg.checkpoint),
-               "checkpoint_epoch": state["epoch"], "objective": cfg.objective,
+    metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
+               "checkpoint_epoch": epoch, "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
     write_json(out_dir / "metrics.json", metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
-    line = (f"run folder: {out_dir} | eval of {cfg.checkpoint} | test_srcc={flat['test_srcc']:.4f} "
+    line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
             f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())
     log.info(line)
     print(line, flush=True)
