@@ -80,22 +80,44 @@ def time_interleaved(variants: Dict[str, Callable[[], int]], repeats: int, devic
     Each callable does one unit of work and returns how many items (patches, images) it processed.
     """
     samples: Dict[str, list] = {name: [] for name in variants}
+    cpu: Dict[str, list] = {name: [] for name in variants}
     items: Dict[str, int] = {}
     for r in range(warmup + repeats):
         for name, fn in variants.items():
-            sync(device)
-            t0 = time.perf_counter()
-            items[name] = fn()
-            sync(device)
+            with Stopwatch(device) as watch:
+                items[name] = fn()
             if r >= warmup:
-                samples[name].append(time.perf_counter() - t0)
-    out = {}
-    for name, s in samples.items():
-        med = statistics.median(s)
-        out[name] = {"median_s": round(med, 5), "min_s": round(min(s), 5), "max_s": round(max(s), 5),
-                     "items": items[name], "items_per_s": round(items[name] / med, 2),
-                     "samples_s": [round(x, 5) for x in s]}
-    return out
+                samples[name].append(watch.wall_s)
+                cpu[name].append(watch.cpu_s)
+    return {name: summarize(samples[name], cpu[name], items[name]) for name in variants}
+
+
+class Stopwatch:
+    """Wall-clock and CPU time of a block (GPU work included: it synchronises on entry and exit).
+
+    CPU time of the process is what a single-threaded CPU variant costs, whatever other jobs on the
+    shared cores do to its wall-clock time; with more threads or on a GPU only wall time counts.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def __enter__(self):
+        sync(self.device)
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        sync(self.device)
+        self.wall_s, self.cpu_s = time.perf_counter() - self.t0, time.process_time() - self.c0
+
+
+def summarize(wall: list, cpu: list, items: int) -> dict:
+    """Median, min, max and all samples of a variant's repeats, and items per second (median wall time)."""
+    med = statistics.median(wall)
+    return {"median_s": round(med, 5), "min_s": round(min(wall), 5), "max_s": round(max(wall), 5),
+            "items": items, "items_per_s": round(items / med, 2), "samples_s": [round(x, 5) for x in wall],
+            "cpu_samples_s": [round(x, 5) for x in cpu]}
 
 
 def add_ratios(timings: Dict[str, dict], baseline: str) -> Dict[str, dict]:
@@ -103,14 +125,18 @@ def add_ratios(timings: Dict[str, dict], baseline: str) -> Dict[str, dict]:
 
     `speedup` compares medians; `speedup_paired` is the median of the ratios within each repeat
     (neighbours in time, so a slow drift of the machine's load cancels); `speedup_best` compares
-    the fastest repeats, which contention from other processes disturbs least.
+    the fastest repeats, which contention from other processes disturbs least;
+    `speedup_cpu_time` is the paired median on process CPU time, the steadiest figure on a shared
+    CPU when baseline and variant both run on one thread.
     """
     b = timings[baseline]
+    paired = lambda key, t: statistics.median(x / y for x, y in zip(b[key], t[key]))  # noqa: E731
     for t in timings.values():
         per_item = (b["items"] / t["items"])
         t["speedup"] = round(b["median_s"] / t["median_s"] / per_item, 3)
-        t["speedup_paired"] = round(statistics.median(x / y for x, y in zip(b["samples_s"], t["samples_s"])) / per_item, 3)
+        t["speedup_paired"] = round(paired("samples_s", t) / per_item, 3)
         t["speedup_best"] = round(b["min_s"] / t["min_s"] / per_item, 3)
+        t["speedup_cpu_time"] = round(paired("cpu_samples_s", t) / per_item, 3)
     return timings
 
 

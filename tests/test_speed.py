@@ -20,14 +20,7 @@ from iqa.reference import grouped_forward, predict_one_crop_per_pass
 from iqa.repro import seed_everything
 from test_compose import _compose
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on shared cores a second one mostly waits for the first."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_model(seed: int = 0) -> HyperIQA:
