@@ -13,20 +13,46 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/ first, not the checkout
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+from PIL import Image  # noqa: E402
 
-from iqa.atomic import write_json  # noqa: E402
-from iqa.config import register_configs, validate  # noqa: E402
+from iqa.atomic import write_csv, write_json  # noqa: E402
+from iqa.config import DataConfig, register_configs, validate  # noqa: E402
+from iqa.data.synthetic import gratings  # noqa: E402
 from iqa.runtime import resolve_device  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
+KONIQ_SIZE = (1024, 768)
+
+
+def write_jpegs(folder: Path, n: int) -> List[Path]:
+    """n photo-like KonIQ-sized JPEGs (gratings over gradients plus sensor-like noise), quality 90,
+    and a `csv` dataset's labels.csv listing them."""
+    rng = np.random.default_rng(0)
+    width, height = KONIQ_SIZE
+    paths = []
+    for i in range(n):
+        img = gratings(rng, width)[:height].astype(np.float32) + rng.normal(0, 6, (height, width, 3))
+        paths.append(folder / f"{i:05d}.jpg")
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(paths[-1], quality=90)
+    write_csv(folder / "labels.csv", [{"path": p.name, "mos": float(i)} for i, p in enumerate(paths)])
+    return paths
+
+
+def jpeg_dataset_config(folder: Path, short_side: int = 384):
+    """The `data=csv` config of `write_jpegs`' folder, its image cache inside the folder."""
+    return OmegaConf.merge(OmegaConf.structured(DataConfig), {
+        "name": "csv", "root": str(folder), "metadata": "labels.csv", "images": ".", "label": "mos",
+        "short_side": short_side, "cache_dir": str(folder / "cache"), "cross": []})
 
 
 def add_common_args(ap: argparse.ArgumentParser, repeats: int) -> None:

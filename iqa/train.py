@@ -62,10 +62,12 @@ def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress:
     loader.sampler.set_epoch(epoch)
     total, count, preds, moses = 0.0, 0, [], []
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
-    for step, (patch, mos, sample) in enumerate(bar, start=1):
+    jittered = loader.dataset.color_jitter > 0
+    for step, (patch, mos, sample, jitter) in enumerate(bar, start=1):
         if fingerprints is not None:
             fingerprints.record(epoch, step, patch, sample)
-        x = accel.inputs(normalize(patch.to(device, non_blocking=True)))
+        jitter = jitter.to(device, non_blocking=True) if jittered else None
+        x = accel.inputs(normalize(patch.to(device, non_blocking=True), jitter))
         mos = mos.to(device, non_blocking=True)
         with accel.autocast():
             pred = model(x).float()

@@ -33,6 +33,18 @@ def batch(n: int = 8, seed: int = 1) -> torch.Tensor:
     return normalize(torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g))
 
 
+def test_batched_color_jitter_matches_torchvision_image_by_image():
+    import torchvision.transforms.v2.functional as TF
+    g = torch.Generator().manual_seed(3)
+    uint8 = torch.randint(0, 256, (6, 3, 16, 16), dtype=torch.uint8, generator=g)
+    factors = 0.6 + 0.8 * torch.rand(6, 2, generator=g)
+    expected = torch.stack([TF.adjust_contrast(TF.adjust_brightness(img.float() / 255, float(b)), float(c))
+                            for img, (b, c) in zip(uint8, factors)])
+    ours = patches.color_jitter(uint8.float() / 255, factors)
+    torch.testing.assert_close(ours, expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(normalize(uint8, factors), normalize(uint8))
+
+
 def test_grouped_conv_target_net_matches_batched_matmul():
     model, x = tiny_model(), batch()
     params = list(model.parameters())
