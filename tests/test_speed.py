@@ -67,6 +67,19 @@ def test_one_crop_per_pass_matches_batched_crops():
     np.testing.assert_array_equal(mos, ref_mos)
 
 
+def test_cpu_evaluation_splits_large_batches_without_changing_scores(monkeypatch):
+    from iqa import evaluate
+    assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 224, 224))] == [8, 8, 4]
+    assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 64, 64))] == [20]
+    rng = np.random.default_rng(1)
+    images = ImageSet("t", rng.integers(0, 256, (4, 40, 40, 3), dtype=np.uint8), np.arange(4, dtype=np.float32),
+                      np.arange(4), [f"i{i}" for i in range(4)])
+    loader, model = DataLoader(patches.TestCrops(images, 32, 5, "grid"), batch_size=4), tiny_model()
+    whole, _ = predict(model, loader, torch.device("cpu"))
+    monkeypatch.setattr(evaluate, "CPU_PASS_PIXELS", 3 * 32 * 32)  # passes of 3 crops
+    np.testing.assert_allclose(predict(model, loader, torch.device("cpu"))[0], whole, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("override,message", [
     ("trainer.precision=fp64", "trainer.precision='fp64' is out of range: must be one of fp32, bf16, fp16"),
     ("trainer.threads=0", "trainer.threads=0 is out of range: must be null (torch's default) or >= 1"),
