@@ -30,6 +30,8 @@ from iqa.data import cache  # noqa: E402
 from iqa.data.imageset import ImageSet  # noqa: E402
 
 HEIGHT, WIDTH = 384, 512
+
+
 def memory(pid, mapped: Path) -> dict:
     """MB of a process: resident pages of the `mapped` file (rss, and pss, which charges a page
     shared by k processes 1/k to each) and its anonymous (private, never file-backed) pss."""
