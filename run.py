@@ -9,8 +9,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError
+from iqa.jobs import job_scope
 from iqa.train import run
 
 register_configs()
@@ -26,7 +28,8 @@ def main(cfg: DictConfig) -> float:
     """
     hc = HydraConfig.get()
     try:
-        return run(cfg, hc.runtime.output_dir)
+        with job_scope(cfg):
+            return run(cfg, hc.runtime.output_dir)
     except IQAError as e:
         log.error("%s: %s", type(e).__name__, e)
         if hc.mode == RunMode.MULTIRUN:
@@ -36,4 +39,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main_with_one_line_errors(main))

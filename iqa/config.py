@@ -80,6 +80,8 @@ class TrainerConfig:
     color_jitter: float = 0.0
     num_workers: int = 0
     device: str = "auto"
+    jobs_per_gpu: int = 1
+    cpu_threads: int = 0
     progress: Optional[bool] = None
     save_checkpoints: bool = True
 
@@ -167,6 +169,8 @@ def validate(cfg: Any) -> None:
     _check(t.num_workers >= 0, "trainer.num_workers", ">= 0", t.num_workers)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
+    _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
+    _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
     _check(_is_metric_key(t.monitor, d.cross), "trainer.monitor", _metric_help(d.cross), t.monitor)
     _check(_is_metric_key(cfg.objective, d.cross), "objective", _metric_help(d.cross), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)

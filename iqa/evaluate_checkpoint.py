@@ -10,17 +10,22 @@ from omegaconf import OmegaConf
 from iqa import checkpoint, data, models
 from iqa.atomic import write_json
 from iqa.config import ModelConfig
+from iqa.errors import DataError
 from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
 from iqa.runtime import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
 
-def model_from_checkpoint(state: dict, patch_size: int):
+def model_from_checkpoint(state: dict, patch_size: int, path):
     """Rebuild the checkpoint's own model (its saved config) and load its weights."""
-    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"])
+    try:
+        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"])
+    except Exception as e:
+        raise DataError(f"checkpoint {path} has a model config this version cannot read: "
+                        f"{str(e).splitlines()[0]}") from None
     model = models.build(model_cfg, patch_size)
-    model.load_state_dict(state["model"])
+    checkpoint.load_weights(model, state["model"], path)
     return model
 
 
@@ -28,8 +33,13 @@ def run_eval(cfg, out_dir: Path) -> float:
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
     state = checkpoint.load(cfg.checkpoint)
+    checkpoint.require_run_checkpoint(state, cfg.checkpoint)
     patch = state["config"]["trainer"]["patch_size"]
-    model = model_from_checkpoint(state, patch).to(device)
+    model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
+    saved = state["config"]["model"]
+    if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
+        log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
+                    saved.get("name"), saved.get("backbone"), cfg.model.name)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress))
     flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))

@@ -26,6 +26,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 from PIL import Image, ImageFilter
 
+from iqa.atomic import replace_with
 from iqa.data.imageset import ImageSet
 
 GENERATOR_VERSION = 1
@@ -185,6 +186,11 @@ def _load_complete(path: Path, spec: SyntheticSpec):
     return arrays
 
 
+def _savez(path: Path, **arrays) -> None:
+    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+        np.savez(f, **arrays)
+
+
 def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, progress=None) -> ImageSet:
     """The named embedded set, generated into the cache on first use (or when incomplete)."""
     spec = spec_for(name, n_refs, image_size)
@@ -193,9 +199,6 @@ def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, prog
     arrays = _load_complete(path, spec)
     if arrays is None:
         arrays = generate(spec, **({"progress": progress} if progress else {}))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, key=np.asarray(spec.key()), **arrays)
-        os.replace(tmp, path)
+        replace_with(path, lambda tmp: _savez(tmp, key=np.asarray(spec.key()), **arrays))
     names = [f"ref{g:03d}_{d}_{lv}" for g, d, lv in zip(arrays["groups"], arrays["distortion"], arrays["level"])]
     return ImageSet(name=name, images=arrays["images"], mos=arrays["mos"], groups=arrays["groups"], names=names)
