@@ -186,8 +186,8 @@ def _load_complete(path: Path, spec: SyntheticSpec):
     return arrays
 
 
-def _savez(path: Path, **arrays) -> None:
-    with open(path, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+def _savez(tmp: Path, **arrays) -> None:
+    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
         np.savez(f, **arrays)
 
 
