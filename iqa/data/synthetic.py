@@ -4,7 +4,7 @@ Two sets are generated on first use and cached as .npz files:
 - `synthetic`: dead-leaves charts (the texture chart of camera image-quality testing), each
   distorted by Gaussian blur, Gaussian noise, JPEG compression and contrast loss at 5 levels.
 - `synthetic_cross`: other content (oriented colour gratings over gradients) and another
-  distortion mix (blur, noise, JPEG, pixelation at 4 levels), the cross-dataset test set.
+  distortion mix (blur, noise and JPEG at 5 levels, pixelation at 4), the cross-dataset test set.
 
 The MOS of every image is a documented monotone function of its distortion type and level:
 
