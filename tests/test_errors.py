@@ -1,20 +1,19 @@
 """Every bad input: one line on stderr naming the cause, a non-zero exit, no metrics.json.
 
-One case of each kind of error (config value, Hydra override, data, training, file system,
-checkpoint) runs `python run.py` in a subprocess; the other cases of a kind raise through the
-same path, so they run the real job code in-process, which is quicker. docs/errors.md lists
-every case.
+Out-of-range values are in test_bad_config.py. One case of each other kind of error (Hydra
+override, training, file system, checkpoint) runs `python run.py` in a subprocess; the other
+cases of a kind raise through the same path, so they run the real job code in-process, which
+is quicker. docs/errors.md lists every case.
 """
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_py
+from conftest import TINY, run_py
 from iqa import checkpoint, models
 from iqa.cli import user_error_line
-from iqa.config import register_configs
 from iqa.train import run
+from test_compose import _compose
 
 
 def fails(tmp_path, cache_dir, *overrides, multirun=False):
@@ -31,17 +30,11 @@ def fails(tmp_path, cache_dir, *overrides, multirun=False):
     return lines[-1][len("error: "):], out
 
 
-def compose_tiny(*overrides):
-    register_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=[*TINY, *overrides])
-
-
 def fails_in_process(tmp_path, *overrides):
     """Compose and run the job in this process expecting a user error; returns its one line."""
     out = tmp_path / "run"
     try:
-        run(compose_tiny(*overrides), out)
+        run(_compose(*TINY, *overrides), out)
     except Exception as e:
         line = user_error_line(e)
         assert line is not None and "\n" not in line, repr(e)
@@ -50,29 +43,10 @@ def fails_in_process(tmp_path, *overrides):
     raise AssertionError(f"{overrides} did not fail")
 
 
-def test_alpha_out_of_range(tmp_path, cache_dir):
-    line, _ = fails(tmp_path, cache_dir, "loss=ranking", "loss.alpha=1.5")
-    assert line == "loss.alpha=1.5 is out of range: must be in [0, 1]"
-
-
-def test_unknown_fusion(tmp_path, cache_dir):
-    line = fails_in_process(tmp_path, "model.fusion=pyramid")
-    assert line.startswith("model.fusion='pyramid' is out of range: must be one of none,")
-
-
+@pytest.mark.slow
 def test_unknown_key(tmp_path, cache_dir):
     line, _ = fails(tmp_path, cache_dir, "trainer.epoch=3")
     assert "trainer.epoch" in line and "not in 'TrainerConfig'" in line
-
-
-def test_wrong_type(tmp_path, cache_dir):
-    line = fails_in_process(tmp_path, "trainer.epochs=three")
-    assert "trainer.epochs=three" in line and "Integer" in line
-
-
-def test_patch_larger_than_the_images(tmp_path, cache_dir):
-    line = fails_in_process(tmp_path, "trainer.patch_size=96")
-    assert line.startswith("trainer.patch_size=96 is larger than the smallest image side (64)")
 
 
 def test_batch_larger_than_the_training_set(tmp_path, cache_dir):
@@ -85,6 +59,7 @@ def test_empty_training_split(tmp_path, cache_dir):
     assert line == "synthetic: 2 content groups are too few to split off a test set"
 
 
+@pytest.mark.slow
 def test_unwritable_output_folder(tmp_path, cache_dir):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -112,7 +87,7 @@ def test_a_failed_job_fails_the_multirun_but_not_the_other_jobs(tmp_path, cache_
 
 def _tiny_checkpoint(path, **model_overrides):
     """A checkpoint as run.py writes it, for a freshly initialised tiny model."""
-    cfg = compose_tiny(*(f"model.{k}={v}" for k, v in model_overrides.items()))
+    cfg = _compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
     model = models.build(cfg.model, cfg.trainer.patch_size)
     checkpoint.save(path, model, None, None, 1, {}, OmegaConf.to_container(cfg, resolve=True))
     return path
@@ -123,6 +98,7 @@ def test_missing_checkpoint(tmp_path, cache_dir):
     assert line == f"checkpoint {tmp_path}/none.pt does not exist"
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_architecture(tmp_path, cache_dir):
     path = _tiny_checkpoint(tmp_path / "small.pt")
     state = torch.load(path, weights_only=True)

@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-
-from iqa.config import register_configs
 from iqa.errors import ConfigError
 from iqa.gpu_slots import gpu_slot, slot_order
 from iqa.jobs import job_scope
+from test_compose import _compose
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUS = ["gpu-aaaa", "gpu-bbbb"]
@@ -76,12 +74,6 @@ def test_a_killed_job_frees_its_slot_for_a_waiting_one(tmp_path):
             p.wait(10)
 
 
-def _cfg(*overrides):
-    register_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
-
-
 def test_job_scope_restores_torch_defaults_left_changed_by_an_earlier_job():
     threads = torch.get_num_threads()
     torch.set_default_dtype(torch.float64)
@@ -90,12 +82,12 @@ def test_job_scope_restores_torch_defaults_left_changed_by_an_earlier_job():
     torch.set_float32_matmul_precision("medium")
     torch.set_num_threads(max(1, threads + 1))
     try:
-        with job_scope(_cfg("trainer.device=cpu")):
+        with job_scope(_compose("trainer.device=cpu")):
             assert torch.get_default_dtype() == torch.float32
             assert torch.is_grad_enabled() and not torch.is_anomaly_enabled()
             assert torch.get_float32_matmul_precision() == "highest"
             assert torch.get_num_threads() == threads
-        with job_scope(_cfg("trainer.device=cpu", "trainer.cpu_threads=1")):
+        with job_scope(_compose("trainer.device=cpu", "trainer.cpu_threads=1")):
             assert torch.get_num_threads() == 1
     finally:
         torch.set_default_dtype(torch.float32)
@@ -107,5 +99,5 @@ def test_job_scope_restores_torch_defaults_left_changed_by_an_earlier_job():
 
 def test_job_scope_validates_before_taking_a_slot():
     with pytest.raises(ConfigError, match="trainer.jobs_per_gpu=0"):
-        with job_scope(_cfg("trainer.jobs_per_gpu=0")):
+        with job_scope(_compose("trainer.jobs_per_gpu=0")):
             pass

@@ -11,8 +11,9 @@ import re
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import ROOT, TINY, run_py
+from conftest import TINY, run_py
 from iqa.config import register_configs
+from test_compose import CONF
 
 # The same CPU thread count everywhere: float sums, and so the last digits, depend on it.
 ONE_EPOCH = [*TINY, "trainer.epochs=1", "trainer.cpu_threads=1", "data.cross=[]",
@@ -72,7 +73,7 @@ def test_submitit_local_matches_the_basic_launcher(basic_jobs, tmp_path, cache_d
 
 def test_slurm_preset_composes_onto_submitit():
     register_configs()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu",
                                            "hydra.launcher.array_parallelism=4"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
