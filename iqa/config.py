@@ -6,7 +6,7 @@ when the config is composed; `validate` checks the ranges no type can express.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -53,15 +53,31 @@ class SchedulerConfig:
 
 
 @dataclass
-class DataConfig:
-    name: str = "synthetic"
+class DatasetConfig:
+    """Where one real dataset lives and how its images are prepared (conf/datasets.yaml)."""
+
     root: Optional[str] = None
+    metadata: Optional[str] = None
+    images: Optional[str] = None
+    label: Optional[str] = None
+    short_side: Optional[int] = None
+
+
+@dataclass
+class DataConfig(DatasetConfig):
+    """The training set `name` (its DatasetConfig fields, when set, override `sets[name]`),
+    how it is split, and the cross-dataset test sets (each configured by `sets[<name>]`)."""
+
+    name: str = "synthetic"
+    split: str = "random"
+    on_bad_image: str = "error"
     cache_dir: Optional[str] = None
     n_refs: int = 40
     image_size: int = 96
     test_fraction: float = 0.2
     split_seed: int = 0
     cross: List[str] = field(default_factory=lambda: ["synthetic_cross"])
+    sets: Dict[str, DatasetConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +136,8 @@ TEST_CROPS = ("grid", "center", "random")
 REPRO_LEVELS = ("strict", "fast")
 MODES = ("train", "eval")
 METRICS = ("srcc", "plcc", "krcc")
+SPLITS = ("random", "official")
+ON_BAD_IMAGE = ("error", "skip")
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -157,6 +175,13 @@ def validate(cfg: Any) -> None:
     _check(s.eta_min >= 0, "scheduler.eta_min", ">= 0", s.eta_min)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
+    _one_of("data.split", d.split, SPLITS)
+    _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
+    for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:
+        _check(node.short_side in (None, 0) or node.short_side >= 16, f"{key}.short_side",
+               ">= 16, or 0 to keep sizes", node.short_side)
+    _check(len(set(d.cross)) == len(d.cross) and d.name not in d.cross, "data.cross",
+           f"distinct names other than the training set {d.name!r}", list(d.cross))
     _check(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
     _check(t.patience >= 1, "trainer.patience", ">= 1", t.patience)
     _check(t.batch_size >= 2, "trainer.batch_size", ">= 2", t.batch_size)
@@ -171,8 +196,9 @@ def validate(cfg: Any) -> None:
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
     _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
     _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
-    _check(_is_metric_key(t.monitor, d.cross), "trainer.monitor", _metric_help(d.cross), t.monitor)
-    _check(_is_metric_key(cfg.objective, d.cross), "objective", _metric_help(d.cross), cfg.objective)
+    keys = metric_keys(d.cross, has_val=d.split == "official")
+    _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)
+    _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)
     _one_of("mode", cfg.mode, MODES)
     _check(cfg.mode != "eval" or bool(cfg.checkpoint), "checkpoint", "a checkpoint path when mode=eval",
@@ -180,16 +206,9 @@ def validate(cfg: Any) -> None:
     _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
 
 
-def metric_keys(cross: List[str]) -> List[str]:
+def metric_keys(cross: List[str], has_val: bool = False) -> List[str]:
     """Every metric name a run reports per epoch, usable as monitor or objective."""
-    keys = [f"test_{m}" for m in METRICS]
+    splits = ["val", "test"] if has_val else ["test"]
+    keys = [f"{split}_{m}" for split in splits for m in METRICS]
     keys += [f"cross_{name}_{m}" for name in cross for m in METRICS]
     return keys
-
-
-def _is_metric_key(key: str, cross: List[str]) -> bool:
-    return key in metric_keys(cross)
-
-
-def _metric_help(cross: List[str]) -> str:
-    return "one of " + ", ".join(metric_keys(cross))

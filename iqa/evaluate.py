@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader
 
 from iqa import data
 from iqa.data.patches import normalize
+from iqa.errors import ConfigError
 from iqa.metrics import correlations
 
 
@@ -42,14 +43,27 @@ def flat_metrics(results: Dict[str, Dict]) -> Dict[str, float]:
 
 
 def summary(flat: Dict[str, float], cross: List[str]) -> Dict:
-    """The metrics.json layout of one epoch's metrics."""
-    out = {f"test_{m}": flat[f"test_{m}"] for m in ("srcc", "plcc", "krcc")}
+    """The metrics.json layout of one epoch's metrics (val_* only with a validation split)."""
+    out = {f"{split}_{m}": flat[f"{split}_{m}"] for split in ("val", "test") for m in ("srcc", "plcc", "krcc")
+           if f"{split}_{m}" in flat}
     out["cross"] = {name: {m: flat[f"cross_{name}_{m}"] for m in ("srcc", "plcc", "krcc")} for name in cross}
     return out
 
 
 def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
-    """Deterministic crop loaders for the test split and every cross set, keyed as in `flat_metrics`."""
-    loaders = {"test": data.test_loader(bundle.test, trainer_cfg, seed)}
+    """Deterministic crop loaders for the validation split (if any), the test split and every
+    cross set, keyed as in `flat_metrics`."""
+    loaders = {} if bundle.val is None else {"val": data.test_loader(bundle.val, trainer_cfg, seed)}
+    loaders["test"] = data.test_loader(bundle.test, trainer_cfg, seed)
     loaders.update({f"cross_{n}": data.test_loader(s, trainer_cfg, seed) for n, s in bundle.cross.items()})
     return loaders
+
+
+def selection_metric(monitor: str, loaders: Dict[str, DataLoader]) -> str:
+    """The metric that picks the best epoch: with a validation split, the validation counterpart
+    of a test_* monitor (so the test split is only reported, never used to choose)."""
+    if monitor.startswith("test_") and "val" in loaders:
+        return "val_" + monitor[len("test_"):]
+    if monitor.startswith("val_") and "val" not in loaders:
+        raise ConfigError(f"trainer.monitor={monitor!r} is out of range: this split has no validation part")
+    return monitor

@@ -29,7 +29,18 @@ def model_from_checkpoint(state: dict, patch_size: int, path):
     return model
 
 
+def warn_on_split_mismatch(saved: dict, data_cfg) -> None:
+    """Warn when the evaluated split is not the one the checkpoint was trained against: its test
+    images may then include training images."""
+    keys = ("name", "split", "split_seed", "test_fraction")
+    if saved.get("name") == data_cfg.name and any(saved.get(k) != data_cfg[k] for k in keys):
+        log.warning("checkpoint was trained on %s, this evaluates %s: the test split may contain training images",
+                    ", ".join(f"data.{k}={saved.get(k)}" for k in keys),
+                    ", ".join(f"data.{k}={data_cfg[k]}" for k in keys))
+
+
 def run_eval(cfg, out_dir: Path) -> float:
+    """Rebuild the checkpoint's model, score the configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
     state = checkpoint.load(cfg.checkpoint)
@@ -41,14 +52,18 @@ def run_eval(cfg, out_dir: Path) -> float:
         log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
                     saved.get("name"), saved.get("backbone"), cfg.model.name)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
-    bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress))
+    warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
+    bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
     flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": str(cfg.checkpoint),
                "checkpoint_epoch": state["epoch"], "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,
-               "wall_s": round(time.perf_counter() - start, 2), "device": str(device)}
+               "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
+               "skipped_images": bundle.skipped_images()}
     write_json(out_dir / "metrics.json", metrics)
-    line = f"run folder: {out_dir} | eval of {cfg.checkpoint} | test_srcc={flat['test_srcc']:.4f} test_plcc={flat['test_plcc']:.4f}"
+    crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
+    line = (f"run folder: {out_dir} | eval of {cfg.checkpoint} | test_srcc={flat['test_srcc']:.4f} "
+            f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())
     log.info(line)
     print(line, flush=True)
     return float(flat[cfg.objective])

@@ -18,12 +18,12 @@ def _save(fig, path) -> None:
 
 
 def curves(history: List[Dict], path, best_epoch: int) -> None:
-    """SRCC and PLCC of the test split and each cross set, one line per metric and set."""
+    """SRCC and PLCC of the validation and test splits and each cross set, one line per metric and set."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes, ("srcc", "plcc")):
         for key in history[0]:
-            if key.endswith(f"_{metric}") and (key.startswith("test_") or key.startswith("cross_")):
+            if key.endswith(f"_{metric}") and key.startswith(("val_", "test_", "cross_")):
                 ax.plot(epochs, [row[key] for row in history], marker="o", label=key[: -len(metric) - 1])
         if metric == "srcc" and "train_srcc" in history[0]:
             ax.plot(epochs, [row["train_srcc"] for row in history], ls="--", color="gray", label="train")

@@ -20,7 +20,7 @@ from iqa.atomic import write_csv, write_json
 from iqa.config import validate
 from iqa.data.patches import normalize
 from iqa.errors import TrainingError
-from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, selection_metric, summary
 from iqa.metrics import correlations
 from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
 from iqa.repro import seed_everything
@@ -79,7 +79,7 @@ def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress:
 
 
 def _fmt(row: Dict) -> str:
-    keys = ["train_loss", "train_srcc", "test_srcc", "test_plcc"]
+    keys = ["train_loss", "train_srcc"] + [k for k in ("val_srcc", "test_srcc", "test_plcc") if k in row]
     keys += [k for k in row if k.startswith("cross_") and k.endswith("_srcc")]
     parts = [f"{k} {row[k]:.4f}" for k in keys]
     parts += [f"{k} {v:.2e}" for k, v in row.items() if k.startswith("lr_")]
@@ -98,8 +98,8 @@ def run(cfg, out_dir) -> float:
     device = resolve_device(cfg.trainer.device)
     progress = show_progress(cfg.trainer.progress)
     bundle = data.build(cfg.data, cfg.trainer, progress)
-    log.info("data: %d train / %d test images of %s; cross: %s", len(bundle.train), len(bundle.test),
-             cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")
+    log.info("data: %d train / %d val / %d test images of %s; cross: %s", len(bundle.train), len(bundle.val or ()),
+             len(bundle.test), cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")
     model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
     log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s", cfg.model.name,
              cfg.model.backbone, cfg.model.fusion, sum(p.numel() for p in model.parameters()), device)
@@ -108,6 +108,7 @@ def run(cfg, out_dir) -> float:
     scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.trainer.epochs)
     train_loader = data.train_loader(bundle.train, cfg.trainer, cfg.seed)
     loaders = eval_loaders(bundle, cfg.trainer, cfg.seed)
+    monitor = selection_metric(cfg.trainer.monitor, loaders)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     stopper = EarlyStopping(cfg.trainer.patience, cfg.trainer.early_stopping)
     history: List[Dict] = []
@@ -126,7 +127,7 @@ def run(cfg, out_dir) -> float:
         row["epoch_s"] = round(time.perf_counter() - t0, 3)
         history.append(row)
         step_epoch(scheduler)
-        improved = stopper.update(flat[cfg.trainer.monitor], epoch)
+        improved = stopper.update(flat[monitor], epoch)
         log.info("epoch %d/%d %s%s", epoch, cfg.trainer.epochs, _fmt(row), " *" if improved else "")
         if improved:
             best_flat, best_test = flat, results["test"]
@@ -136,21 +137,22 @@ def run(cfg, out_dir) -> float:
             checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved)
         write_csv(out_dir / "history.csv", history)
         if stopper.should_stop:
-            log.info("early stopping: %s did not improve for %d epochs", cfg.trainer.monitor, cfg.trainer.patience)
+            log.info("early stopping: %s did not improve for %d epochs", monitor, cfg.trainer.patience)
             break
     if not best_flat:
-        raise TrainingError(f"{cfg.trainer.monitor} was NaN in every epoch: the model predicts a constant")
+        raise TrainingError(f"{monitor} was NaN in every epoch: the model predicts a constant")
     metrics = {
         "best_epoch": stopper.best_epoch,
         **summary(best_flat, list(cfg.data.cross)),
         "objective": cfg.objective,
         "objective_value": best_flat[cfg.objective],
-        "monitor": cfg.trainer.monitor,
+        "monitor": monitor,
         "seed": cfg.seed,
         "epochs_run": len(history),
         "stopped_early": len(history) < cfg.trainer.epochs,
         "wall_s": round(time.perf_counter() - start, 2),
         "device": str(device),
+        "skipped_images": bundle.skipped_images(),
         "last": summary(history[-1], list(cfg.data.cross)),
     }
     write_json(out_dir / "metrics.json", metrics)

@@ -1,35 +1,72 @@
-"""Datasets: load by name, split content-disjointly, and wrap in patch loaders."""
+"""Datasets: load by name, split, and wrap in patch loaders."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict
+from functools import partial
+from typing import Callable, Dict, Optional
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
-from iqa.data.imageset import ImageSet, split_by_content
+from iqa.data import csv_folder, koniq, livec, spaq
+from iqa.data.fileset import dataset_settings, file_imageset
+from iqa.data.imageset import ImageSet, split_by_content, split_official
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
 from iqa.data.synthetic import load_synthetic
 from iqa.errors import ConfigError, DataError
 
 
 def _synthetic(name: str) -> Callable:
-    def load(data_cfg, progress=None) -> ImageSet:
+    def load(data_cfg, progress) -> ImageSet:
         return load_synthetic(name, data_cfg.n_refs, data_cfg.image_size, data_cfg.cache_dir, progress)
+    return load
+
+
+def _files(name: str, read: Callable) -> Callable:
+    """A loader for a file dataset whose module reads its label file with `read(settings, official)`."""
+    def load(data_cfg, progress) -> ImageSet:
+        settings = dataset_settings(data_cfg, name)
+        official = data_cfg.split == "official" and data_cfg.name == name
+        return file_imageset(settings, read(settings, official), data_cfg, progress)
     return load
 
 
 LOADERS: Dict[str, Callable] = {
     "synthetic": _synthetic("synthetic"),
     "synthetic_cross": _synthetic("synthetic_cross"),
+    "koniq": _files("koniq", koniq.read),
+    "spaq": _files("spaq", spaq.read),
+    "livec": _files("livec", livec.read),
+    "csv": _files("csv", csv_folder.read),
 }
 
 
-def load_dataset(name: str, data_cfg, progress=None) -> ImageSet:
-    """Decode the named dataset into an ImageSet."""
+def progress_bar(enabled: bool) -> Callable:
+    """tqdm with the run's progress setting, for loaders that decode or generate images."""
+    return partial(tqdm, disable=not enabled, dynamic_ncols=True, leave=False)
+
+
+def _known(name: str) -> None:
     if name not in LOADERS:
         raise ConfigError(f"dataset {name!r} is unknown: must be one of {', '.join(sorted(LOADERS))}")
-    images = LOADERS[name](data_cfg, progress)
+
+
+def check_names(data_cfg) -> None:
+    """Every named dataset exists and every file dataset's root and metadata are there, before
+    anything is decoded."""
+    for name in [data_cfg.name, *data_cfg.cross]:
+        _known(name)
+        if name in data_cfg.sets:
+            metadata = dataset_settings(data_cfg, name).path("metadata")
+            if not metadata.exists():
+                raise DataError(f"{name} metadata file {metadata} does not exist")
+
+
+def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
+    """Decode the named dataset into an ImageSet."""
+    _known(name)
+    images = LOADERS[name](data_cfg, progress_bar(progress))
     if len(images) == 0:
         raise DataError(f"dataset {name!r} has no images")
     return images
@@ -37,28 +74,39 @@ def load_dataset(name: str, data_cfg, progress=None) -> ImageSet:
 
 @dataclass
 class DataBundle:
-    """The train and test splits plus every cross-dataset test set, decoded."""
+    """The train, test and (with an official split) validation parts plus every cross set, decoded."""
 
     train: ImageSet
     test: ImageSet
     cross: Dict[str, ImageSet]
+    val: Optional[ImageSet] = None
+
+    def skipped_images(self) -> Dict[str, Dict]:
+        """Bad images skipped per dataset (data.on_bad_image=skip), for metrics.json."""
+        sets = {self.train.name.split("/")[0]: self.train, **self.cross}
+        return {name: {"count": len(s.skipped), "names": list(s.skipped)} for name, s in sets.items() if s.skipped}
 
 
-def build(data_cfg, trainer_cfg, progress=None) -> DataBundle:
+def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) -> DataBundle:
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
+    check_names(data_cfg)
     full = load_dataset(data_cfg.name, data_cfg, progress)
-    train, test = split_by_content(full, data_cfg.test_fraction, data_cfg.split_seed)
+    if data_cfg.split == "official":
+        train, val, test = split_official(full)
+    else:
+        train, test = split_by_content(full, data_cfg.test_fraction, data_cfg.split_seed)
+        val = None
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
-    for part in [train, test, *cross.values()]:
-        if trainer_cfg.patch_size > part.min_side():
+    for part in [train, val, test, *cross.values()]:
+        if part is not None and trainer_cfg.patch_size > part.min_side():
             raise ConfigError(
                 f"trainer.patch_size={trainer_cfg.patch_size} is larger than the smallest image side "
                 f"({part.min_side()}) of {part.name}: must be <= {part.min_side()}")
-    if trainer_cfg.batch_size > len(train) * trainer_cfg.train_patch_num:
+    if training and trainer_cfg.batch_size > len(train) * trainer_cfg.train_patch_num:
         raise ConfigError(
             f"trainer.batch_size={trainer_cfg.batch_size} is larger than the training set "
             f"({len(train) * trainer_cfg.train_patch_num} patches): must be <= that")
-    return DataBundle(train, test, cross)
+    return DataBundle(train, test, cross, val)
 
 
 def train_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:

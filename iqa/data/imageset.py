@@ -6,7 +6,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from iqa.errors import DataError
+from iqa.errors import ConfigError, DataError
 
 
 @dataclass
@@ -60,3 +60,17 @@ def split_by_content(images: ImageSet, test_fraction: float, split_seed: int):
     train = images.subset(np.flatnonzero(~is_test), f"{images.name}/train")
     test = images.subset(np.flatnonzero(is_test), f"{images.name}/test")
     return train, test
+
+
+def split_official(images: ImageSet):
+    """(train, val or None, test) from the dataset's own split column."""
+    if images.split is None:
+        raise ConfigError(f"data.split=official is out of range for {images.name}: it has no official split "
+                          f"(use data.split=random)")
+    parts = {}
+    for part in ("train", "val", "test"):
+        index = np.flatnonzero(images.split == part)
+        if len(index) == 0 and part != "val":
+            raise DataError(f"{images.name}: the official {part} split is empty")
+        parts[part] = images.subset(index, f"{images.name}/{part}") if len(index) else None
+    return parts["train"], parts["val"], parts["test"]

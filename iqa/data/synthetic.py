@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Tuple
@@ -27,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from iqa.atomic import replace_with
+from iqa.data.cache import cache_root
 from iqa.data.imageset import ImageSet
 
 GENERATOR_VERSION = 1
@@ -160,14 +160,6 @@ def generate(spec: SyntheticSpec, progress: Callable = lambda it, **kw: it) -> d
     }
 
 
-def default_cache_dir() -> Path:
-    """$IQA_SWEEP_CACHE, else $XDG_CACHE_HOME/iqa-sweep, else ~/.cache/iqa-sweep."""
-    if os.environ.get("IQA_SWEEP_CACHE"):
-        return Path(os.environ["IQA_SWEEP_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "iqa-sweep"
-
-
 def _load_complete(path: Path, spec: SyntheticSpec):
     """The cached arrays, or None when the file is missing, truncated or of another spec."""
     if not path.exists():
@@ -194,8 +186,7 @@ def _savez(tmp: Path, **arrays) -> None:
 def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, progress=None) -> ImageSet:
     """The named embedded set, generated into the cache on first use (or when incomplete)."""
     spec = spec_for(name, n_refs, image_size)
-    root = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    path = root / "synthetic" / f"{spec.key()}.npz"
+    path = cache_root(cache_dir) / "synthetic" / f"{spec.key()}.npz"
     arrays = _load_complete(path, spec)
     if arrays is None:
         arrays = generate(spec, **({"progress": progress} if progress else {}))

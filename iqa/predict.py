@@ -1,0 +1,146 @@
+"""Score image files with a trained checkpoint:
+
+    python -m iqa.predict checkpoint=PATH inputs=FILE_OR_DIR [output=scores.csv] [key=value ...]
+
+Images are prepared as the checkpoint's training set was (same shorter-side resize) and scored
+with its deterministic evaluation crops (same patch size, count and layout), averaged per image.
+Prints `path,score` lines, or writes them to `output`. Optional keys: device (auto), batch_size
+(16), short_side (the training set's; 0 keeps each file's size), on_bad_image (error|skip).
+"""
+from __future__ import annotations
+
+import csv
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from iqa import checkpoint, data
+from iqa.atomic import write_csv
+from iqa.data.decode import DECODE_ERRORS, decode_image
+from iqa.data.fileset import setting_values
+from iqa.data.imageset import ImageSet
+from iqa.errors import ConfigError, DataError, IQAError
+from iqa.evaluate import predict
+from iqa.evaluate_checkpoint import model_from_checkpoint
+from iqa.runtime import resolve_device
+
+REQUIRED = ("checkpoint", "inputs")
+OPTIONAL = {"output": None, "device": "auto", "batch_size": "16", "short_side": None, "on_bad_image": "error"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+CHUNK = 64  # images decoded and held at once
+
+
+def parse_args(argv: List[str]) -> Dict[str, Optional[str]]:
+    """key=value arguments, every key known and the required ones present."""
+    args: Dict[str, Optional[str]] = dict(OPTIONAL)
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in (*REQUIRED, *OPTIONAL):
+            raise ConfigError(f"argument {arg!r} is not understood: use key=value with key one of "
+                              f"{', '.join((*REQUIRED, *OPTIONAL))}")
+        args[key] = value
+    for key in REQUIRED:
+        if not args.get(key):
+            raise ConfigError(f"{key} is not set: usage: python -m iqa.predict checkpoint=PATH inputs=FILE_OR_DIR "
+                              f"[output=scores.csv]")
+    if args["on_bad_image"] not in ("error", "skip"):
+        raise ConfigError(f"on_bad_image={args['on_bad_image']!r} is out of range: must be one of error, skip")
+    return args
+
+
+def _int(args: Dict, key: str, low: int) -> int:
+    value = args[key]
+    if not value.isdigit() or int(value) < low:
+        raise ConfigError(f"{key}={value!r} is out of range: must be an integer >= {low}")
+    return int(value)
+
+
+def image_files(inputs: str) -> List[Path]:
+    """The file itself, or every image file under the folder (recursively, sorted)."""
+    path = Path(inputs).expanduser()
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"inputs={inputs} does not exist")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise DataError(f"inputs={inputs} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def _decode(path: Path, short_side: Optional[int], patch: int):
+    """The pixels, or why the file cannot be scored."""
+    try:
+        img = decode_image(path, short_side)
+    except DECODE_ERRORS as e:
+        return f"cannot be decoded ({type(e).__name__})"
+    if min(img.shape[:2]) < patch:
+        return f"is {img.shape[1]}x{img.shape[0]}, smaller than the {patch} px patch (short_side=N resizes inputs)"
+    return img
+
+
+def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg, device, seed: int,
+                skip: bool) -> List[Dict]:
+    """[{'path', 'score'}] per scorable file, decoding CHUNK files at a time."""
+    rows = []
+    with ThreadPoolExecutor(4) as pool:
+        for start in range(0, len(files), CHUNK):
+            chunk = files[start:start + CHUNK]
+            decoded = list(pool.map(lambda p: _decode(p, short_side, trainer_cfg.patch_size), chunk))
+            good = []
+            for path, result in zip(chunk, decoded):
+                if isinstance(result, str):
+                    if not skip:
+                        raise DataError(f"image {path} {result}: pass on_bad_image=skip to skip it")
+                    print(f"warning: skipping {path}: it {result}", file=sys.stderr)
+                else:
+                    good.append((path, result))
+            if not good:
+                continue
+            images = ImageSet(name="inputs", images=[img for _, img in good], mos=np.zeros(len(good), np.float32),
+                              groups=np.arange(len(good)), names=[str(p) for p, _ in good])
+            scores, _ = predict(model, data.test_loader(images, trainer_cfg, seed), device)
+            rows += [{"path": str(p), "score": f"{s:.6f}"} for (p, _), s in zip(good, scores)]
+    return rows
+
+
+def run(argv: List[str]) -> List[Dict]:
+    args = parse_args(argv)
+    state = checkpoint.load(args["checkpoint"])
+    checkpoint.require_run_checkpoint(state, args["checkpoint"])
+    saved = state["config"]
+    trainer_cfg = OmegaConf.merge(OmegaConf.create(saved["trainer"]),
+                                  {"eval_batch_size": _int(args, "batch_size", 1), "num_workers": 0})
+    data_cfg = OmegaConf.create(saved["data"])
+    short_side = _int(args, "short_side", 0) if args["short_side"] is not None \
+        else setting_values(data_cfg, data_cfg.name)["short_side"]
+    device = resolve_device(args["device"])
+    model = model_from_checkpoint(state, trainer_cfg.patch_size, args["checkpoint"]).to(device)
+    rows = score_files(model, image_files(args["inputs"]), short_side, trainer_cfg, device, int(saved["seed"]),
+                       skip=args["on_bad_image"] == "skip")
+    if args["output"]:
+        write_csv(args["output"], rows, ["path", "score"])
+        print(f"wrote {len(rows)} scores to {args['output']}")
+    else:
+        out = csv.DictWriter(sys.stdout, ["path", "score"], lineterminator="\n")
+        out.writeheader()
+        out.writerows(rows)
+    return rows
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Exit status 0, or 1 with one line naming the problem."""
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except IQAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
