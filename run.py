@@ -11,9 +11,11 @@ from omegaconf import DictConfig
 
 from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
-from iqa.errors import IQAError
+from iqa.errors import IQAError, TrialPruned
 from iqa.jobs import job_scope
+from iqa.runs import write_error
 from iqa.train import run
+from iqa.trial_report import epoch_reporter
 
 register_configs()
 log = logging.getLogger("iqa")
@@ -23,17 +25,23 @@ log = logging.getLogger("iqa")
 def main(cfg: DictConfig) -> float:
     """Run one job and return its objective for sweepers.
 
-    A user error ends a single run with one line and exit status 1; in a multirun it is raised,
-    so Hydra records the failed job (and a sweeper can prune it) while the others continue.
+    A user error (or a pruned trial) is written to the run folder's `error.json`. A single run then
+    ends with one line and exit status 1; in a multirun the job returns NaN so the sweep goes on to
+    the next job, and the summary at the end lists the failure and sets the exit status.
     """
     hc = HydraConfig.get()
+    out_dir = hc.runtime.output_dir
     try:
         with job_scope(cfg):
-            return run(cfg, hc.runtime.output_dir)
-    except IQAError as e:
-        log.error("%s: %s", type(e).__name__, e)
+            return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
+    except (IQAError, TrialPruned) as e:
+        write_error(out_dir, e)
+        if isinstance(e, TrialPruned):
+            log.info("pruned: %s", e)
+        else:
+            log.error("%s: %s", type(e).__name__, e)
         if hc.mode == RunMode.MULTIRUN:
-            raise
+            return float("nan")
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
 

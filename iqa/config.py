@@ -100,11 +100,22 @@ class TrainerConfig:
     cpu_threads: int = 0
     progress: Optional[bool] = None
     save_checkpoints: bool = True
+    fingerprint_batches: int = 5
+    resume: bool = False
+    epochs_per_session: Optional[int] = None
 
 
 @dataclass
 class ReproConfig:
     level: str = "strict"
+
+
+@dataclass
+class TrialConfig:
+    """Set on each job by the iqa_optuna sweeper: the Optuna trial that receives its per-epoch objective."""
+    study: Optional[str] = None
+    number: Optional[int] = None
+    seed_index: int = 0
 
 
 @dataclass
@@ -116,6 +127,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
+    trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
     objective: str = "test_srcc"
     mode: str = "train"
@@ -164,6 +176,8 @@ def validate(cfg: Any) -> None:
     _check(0.0 <= m.drop_path_rate < 1.0, "model.drop_path_rate", "in [0, 1)", m.drop_path_rate)
     _one_of("loss.name", lo.name, LOSSES)
     _check(0.0 <= lo.alpha <= 1.0, "loss.alpha", "in [0, 1]", lo.alpha)
+    _check(lo.name != "l1" or lo.alpha == 0, "loss.alpha", "0 with loss=l1 (loss=ranking mixes in the ranking term)",
+           lo.alpha)
     _check(lo.margin >= 0.0, "loss.margin", ">= 0", lo.margin)
     _one_of("optim.name", o.name, OPTIMIZERS)
     _check(o.lr > 0, "optim.lr", "> 0", o.lr)
@@ -192,6 +206,12 @@ def validate(cfg: Any) -> None:
     _one_of("trainer.test_crops", t.test_crops, TEST_CROPS)
     _check(0.0 <= t.color_jitter < 1.0, "trainer.color_jitter", "in [0, 1)", t.color_jitter)
     _check(t.num_workers >= 0, "trainer.num_workers", ">= 0", t.num_workers)
+    _check(t.fingerprint_batches >= 0, "trainer.fingerprint_batches", ">= 0", t.fingerprint_batches)
+    _check(t.epochs_per_session is None or t.epochs_per_session >= 1, "trainer.epochs_per_session",
+           "null or >= 1", t.epochs_per_session)
+    _check(t.epochs_per_session is None or t.save_checkpoints, "trainer.epochs_per_session",
+           "null when trainer.save_checkpoints=false (a paused run resumes from checkpoints/last.pt)",
+           t.epochs_per_session)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
     _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
@@ -203,6 +223,9 @@ def validate(cfg: Any) -> None:
     _one_of("mode", cfg.mode, MODES)
     _check(cfg.mode != "eval" or bool(cfg.checkpoint), "checkpoint", "a checkpoint path when mode=eval",
            cfg.checkpoint)
+    _check(not cfg.checkpoint or cfg.mode == "eval" or t.resume, "checkpoint",
+           "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
+    _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)
     _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
 
 

@@ -9,18 +9,19 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from iqa import checkpoint, data, losses, models, plots
+from iqa import checkpoint, data, losses, models, plots, resume
 from iqa.atomic import write_csv, write_json
 from iqa.config import validate
 from iqa.data.patches import normalize
 from iqa.errors import TrainingError
 from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, selection_metric, summary
+from iqa.fingerprint import FILENAME as BATCHES_FILE, BatchFingerprints
 from iqa.metrics import correlations
 from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
 from iqa.repro import seed_everything
@@ -52,13 +53,16 @@ class EarlyStopping:
         return self.enabled and self.bad_epochs >= self.patience
 
 
-def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool) -> Dict[str, float]:
+def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool,
+                fingerprints: Optional[BatchFingerprints] = None) -> Dict[str, float]:
     """One pass over the epoch's patches; raises TrainingError when the loss stops being finite."""
     model.train()
     loader.sampler.set_epoch(epoch)
     total, count, preds, moses = 0.0, 0, [], []
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
-    for step, (patch, mos, _) in enumerate(bar, start=1):
+    for step, (patch, mos, sample) in enumerate(bar, start=1):
+        if fingerprints is not None:
+            fingerprints.record(epoch, step, patch, sample)
         x = normalize(patch.to(device, non_blocking=True))
         mos = mos.to(device, non_blocking=True)
         pred = model(x)
@@ -86,8 +90,11 @@ def _fmt(row: Dict) -> str:
     return " | ".join(parts)
 
 
-def run(cfg, out_dir) -> float:
-    """Train and evaluate as configured, writing the run folder; returns the objective value."""
+def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]] = None) -> float:
+    """Train and evaluate as configured, writing the run folder; returns the objective value.
+
+    `on_epoch(epoch, metrics)` is called after each epoch's evaluation (a sweeper's pruning hook).
+    """
     out_dir = Path(out_dir)
     validate(cfg)
     seed_everything(cfg.seed, cfg.repro.level)
@@ -95,14 +102,17 @@ def run(cfg, out_dir) -> float:
         from iqa.evaluate_checkpoint import run_eval
         return run_eval(cfg, out_dir)
     start = time.perf_counter()
+    resume_from = resume.load(cfg, out_dir)
     device = resolve_device(cfg.trainer.device)
     progress = show_progress(cfg.trainer.progress)
+    # Built first after seeding, so its initial weights depend on the seed alone.
+    model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
+    log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s, %d CPU threads", cfg.model.name,
+             cfg.model.backbone, cfg.model.fusion, sum(p.numel() for p in model.parameters()), device,
+             torch.get_num_threads())
     bundle = data.build(cfg.data, cfg.trainer, progress)
     log.info("data: %d train / %d val / %d test images of %s; cross: %s", len(bundle.train), len(bundle.val or ()),
              len(bundle.test), cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")
-    model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
-    log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s", cfg.model.name,
-             cfg.model.backbone, cfg.model.fusion, sum(p.numel() for p in model.parameters()), device)
     loss_fn = losses.build(cfg.loss)
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.trainer.epochs)
@@ -115,11 +125,22 @@ def run(cfg, out_dir) -> float:
     best_flat: Dict[str, float] = {}
     best_test = None
     ckpt_dir = out_dir / "checkpoints"
-    epochs = tqdm(range(1, cfg.trainer.epochs + 1), desc="epochs", disable=not progress, dynamic_ncols=True)
+    all_loaders = {"train": train_loader, **loaders}
+    fingerprints = BatchFingerprints(out_dir / BATCHES_FILE, cfg.trainer.fingerprint_batches,
+                                     train_loader.dataset, cfg.seed)
+    if resume_from is not None:
+        history, best_flat, best_test, elapsed = resume.restore(
+            resume_from, model, optimizer, scheduler, stopper, fingerprints, all_loaders, out_dir)
+        start -= elapsed
+    todo = resume.epochs_to_run(cfg.trainer, len(history), stopper)
+    epochs = tqdm(todo, desc="epochs", initial=len(history), total=cfg.trainer.epochs, disable=not progress,
+                  dynamic_ncols=True)
     for epoch in epochs:
         t0 = time.perf_counter()
         lrs = current_lrs(optimizer)
-        row = {"epoch": epoch, **train_epoch(model, train_loader, loss_fn, optimizer, device, epoch, progress)}
+        row = {"epoch": epoch, **train_epoch(model, train_loader, loss_fn, optimizer, device, epoch, progress,
+                                             fingerprints)}
+        fingerprints.flush()
         results = evaluate_all(model, loaders, device)
         flat = flat_metrics(results)
         row.update(lrs)
@@ -134,11 +155,21 @@ def run(cfg, out_dir) -> float:
         if cfg.trainer.save_checkpoints:
             if improved:
                 checkpoint.save(ckpt_dir / "best.pt", model, optimizer, scheduler, epoch, flat, resolved)
-            checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved)
+            state = resume.snapshot(history, best_flat, best_test, stopper, fingerprints, all_loaders,
+                                    time.perf_counter() - start)
+            checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved,
+                            extra={"resume": state})
         write_csv(out_dir / "history.csv", history)
+        if on_epoch is not None:
+            on_epoch(epoch, flat)
         if stopper.should_stop:
             log.info("early stopping: %s did not improve for %d epochs", monitor, cfg.trainer.patience)
             break
+    if not stopper.should_stop and len(history) < cfg.trainer.epochs:
+        line = resume.pause_message(out_dir, len(history), cfg.trainer)
+        log.info(line)
+        print(line, flush=True)
+        return math.nan
     if not best_flat:
         raise TrainingError(f"{monitor} was NaN in every epoch: the model predicts a constant")
     metrics = {

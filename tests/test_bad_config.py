@@ -42,3 +42,11 @@ def test_bad_value_exits_with_one_line(override, message, tmp_path, cache_dir):
 def test_wrong_type_fails_at_composition(tmp_path, cache_dir):
     proc = run_py([*TINY, f"hydra.run.dir={tmp_path}/run", "trainer.epochs=many"], tmp_path, cache_dir, check=False)
     assert proc.returncode == 1 and "trainer.epochs" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_alpha_needs_the_ranking_loss():
+    with pytest.raises(ConfigError, match=r"loss.alpha=0.3 is out of range: must be 0 with loss=l1"):
+        validate(_compose("loss=l1", "loss.alpha=0.3"))
+    cfg = _compose("loss.alpha=0.3")  # the default loss honours alpha, as the README's sweep expects
+    validate(cfg)
+    assert cfg.loss.name == "ranking"

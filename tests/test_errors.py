@@ -80,7 +80,7 @@ def test_nan_loss_stops_the_run_and_records_no_success(tmp_path, cache_dir):
 @pytest.mark.slow
 def test_a_failed_job_fails_the_multirun_but_not_the_other_jobs(tmp_path, cache_dir):
     line, out = fails(tmp_path, cache_dir, "trainer.epochs=1", "data.cross=[]", "optim.lr=1e-3,1e30", multirun=True)
-    assert line.startswith("loss became nan")
+    assert line.startswith(f"1 of 2 runs failed, first {out / '1'}: TrainingError: loss became nan")
     assert (out / "0" / "metrics.json").is_file()
     assert not (out / "1" / "metrics.json").exists() and "TrainingError" in (out / "1" / "run.log").read_text()
 

@@ -15,6 +15,7 @@ from iqa.data.imageset import ImageSet, split_by_content, split_official
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
 from iqa.data.synthetic import load_synthetic
 from iqa.errors import ConfigError, DataError
+from iqa.repro import loader_rng
 
 
 def _synthetic(name: str) -> Callable:
@@ -115,11 +116,12 @@ def train_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:
                       trainer_cfg.flip, trainer_cfg.color_jitter)
     return DataLoader(ds, batch_size=trainer_cfg.batch_size, sampler=EpochSampler(len(ds), seed),
                       num_workers=trainer_cfg.num_workers, drop_last=True,
-                      pin_memory=torch.cuda.is_available())
+                      pin_memory=torch.cuda.is_available(), **loader_rng(seed, "train"))
 
 
 def test_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:
     """Every image's deterministic crops, in dataset order."""
     ds = TestCrops(images, trainer_cfg.patch_size, trainer_cfg.test_patch_num, trainer_cfg.test_crops, seed)
     return DataLoader(ds, batch_size=trainer_cfg.eval_batch_size, shuffle=False,
-                      num_workers=trainer_cfg.num_workers, pin_memory=torch.cuda.is_available())
+                      num_workers=trainer_cfg.num_workers, pin_memory=torch.cuda.is_available(),
+                      **loader_rng(seed, images.name))

@@ -1,0 +1,1 @@
+"""The `hydra/sweeper=iqa_optuna` plugin: multi-seed Optuna search on current Optuna."""

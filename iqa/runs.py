@@ -1,0 +1,84 @@
+"""What the run folders of a sweep say: each job's overrides, seed, metrics or why it has none.
+
+A finished run has `metrics.json`; a failed or pruned one has `error.json` (written by run.py);
+a folder with neither is a job that was interrupted or is still running.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from omegaconf import OmegaConf
+
+from iqa.atomic import write_json
+
+ERROR_FILE = "error.json"
+PRUNED = "TrialPruned"
+# Overrides that identify one job of a configuration, not the configuration itself.
+PER_JOB_KEYS = ("seed", "trial.")
+
+
+def write_error(out_dir, exc: BaseException) -> None:
+    """Record why a run ended without metrics, so tables and sweepers can say so."""
+    write_json(Path(out_dir) / ERROR_FILE, {"error": type(exc).__name__, "message": str(exc)})
+
+
+@dataclass
+class Run:
+    path: Path
+    overrides: Tuple[str, ...]
+    seed: Optional[int]
+    metrics: Optional[Dict]
+    status: str  # done, failed, pruned, incomplete
+    reason: str = ""
+
+    @property
+    def group(self) -> Tuple[str, ...]:
+        """The configuration: the overrides minus seed and sweeper bookkeeping, in key order."""
+        return tuple(sorted((o for o in self.overrides if not _is_per_job(o)), key=override_key))
+
+
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def _is_per_job(override: str) -> bool:
+    key = override_key(override)
+    return key == PER_JOB_KEYS[0] or key.startswith(PER_JOB_KEYS[1])
+
+
+def _read_json(path: Path) -> Optional[Dict]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_run(path: Path) -> Run:
+    """Read one run folder (one that has `.hydra/overrides.yaml`)."""
+    overrides = tuple(str(o) for o in OmegaConf.load(path / ".hydra/overrides.yaml"))
+    seed = next((int(o.split("=", 1)[1]) for o in overrides if override_key(o) == "seed"), None)
+    metrics = _read_json(path / "metrics.json")
+    if metrics is not None:
+        return Run(path, overrides, metrics.get("seed", seed), metrics, "done")
+    error = _read_json(path / ERROR_FILE)
+    if error is None:
+        return Run(path, overrides, seed, None, "incomplete", "no metrics.json: interrupted, still running, "
+                                                             "or crashed (see run.log)")
+    status = "pruned" if error.get("error") == PRUNED else "failed"
+    return Run(path, overrides, seed, None, status, f"{error.get('error')}: {error.get('message')}")
+
+
+def _natural(path: Path) -> List:
+    """Sort key that puts job 2 before job 10."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
+
+
+def scan(sweep_dir) -> List[Run]:
+    """Every run folder under a sweep folder, in path order."""
+    sweep_dir = Path(sweep_dir)
+    folders = sorted((p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")), key=_natural)
+    return [load_run(p) for p in folders]

@@ -1,0 +1,127 @@
+"""`python -m iqa.study --storage URL [--study NAME]`: what an Optuna study found, and its plots.
+
+Lists the studies in a storage; for one study prints the trial table (number, state, params,
+mean ± std over seeds, duration), the best trial with its run folders and the parameter
+importances, and writes optimisation-history, parallel-coordinate, slice and importance plots
+into the study's latest sweep folder (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import optuna
+from optuna.trial import TrialState
+
+from iqa.errors import ConfigError, IQAError
+from iqa.optuna_setup import masked, open_storage
+from iqa.search_space import as_override
+
+PLOTS = ("optimization_history", "parallel_coordinate", "slice", "param_importances")
+
+
+def list_studies(storage) -> List[str]:
+    lines = ["| study | direction | trials | complete | pruned | fail | best |", "|---|---|---|---|---|---|---|"]
+    for s in optuna.get_all_study_summaries(storage, include_best_trial=True):
+        study = optuna.load_study(study_name=s.study_name, storage=storage)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        best = f"{s.best_trial.value:.4f} (trial {s.best_trial.number})" if s.best_trial else "n/a"
+        lines.append(f"| {s.study_name} | {s.direction.name.lower()} | {len(states)} | "
+                     f"{states.count(TrialState.COMPLETE)} | {states.count(TrialState.PRUNED)} | "
+                     f"{states.count(TrialState.FAIL)} | {best} |")
+    return lines
+
+
+def _mean_std(trial: optuna.trial.FrozenTrial) -> str:
+    if "mean" in trial.user_attrs:
+        return f"{trial.user_attrs['mean']:.4f} ± {trial.user_attrs['std']:.4f}"
+    return trial.user_attrs.get("fail_reason", "")[:60] if trial.state == TrialState.FAIL else ""
+
+
+def trial_table(study: optuna.Study) -> List[str]:
+    lines = ["| trial | state | params | mean ± std | value | duration |", "|---|---|---|---|---|---|"]
+    for t in study.get_trials(deepcopy=False):
+        duration = f"{t.duration.total_seconds():.0f} s" if t.duration else ""
+        value = f"{t.value:.4f}" if t.value is not None else ""
+        params = " ".join(as_override(k, v) for k, v in t.params.items())
+        lines.append(f"| {t.number} | {t.state.name} | {params} | {_mean_std(t)} | {value} | {duration} |")
+    return lines
+
+
+def best_and_importances(study: optuna.Study) -> List[str]:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return ["No COMPLETE trial yet."]
+    best = study.best_trial
+    lines = [f"Best trial {best.number}: value {best.value:.4f}, params "
+             + " ".join(as_override(k, v) for k, v in best.params.items())]
+    lines += [f"  seed {seed}: {folder}" for seed, folder in best.user_attrs.get("run_dirs", {}).items()]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            importances = optuna.importance.get_param_importances(study)
+        lines.append("Parameter importances (fANOVA): "
+                     + ", ".join(f"{k} {v:.2f}" for k, v in importances.items()))
+    except (RuntimeError, ValueError) as e:
+        lines.append(f"Parameter importances: n/a ({e})")
+    return lines
+
+
+def write_plots(study: optuna.Study, out_dir: Path) -> List[str]:
+    """One PNG per plot; a plot Optuna cannot draw yet (too few trials) is reported, not fatal."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as vis
+
+    written = []
+    for name in PLOTS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                axes = getattr(vis, f"plot_{name}")(study)
+            fig = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            path = out_dir / f"study_{study.study_name}_{name}.png"
+            fig.savefig(path, dpi=100, bbox_inches="tight")
+            plt.close(fig)
+            written.append(str(path))
+        except (RuntimeError, ValueError, ZeroDivisionError) as e:
+            written.append(f"{name}: not drawn ({e})")
+    return written
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m iqa.study", description=__doc__.splitlines()[0])
+    ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///outputs/optuna.db)")
+    ap.add_argument("--study", help="study name (default: the only study in the storage)")
+    ap.add_argument("--out", type=Path, help="folder for the plots (default: the study's latest sweep folder)")
+    ap.add_argument("--no-plots", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        storage = open_storage(args.storage)
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        print(f"Studies in {masked(storage.url)}:\n" + "\n".join(list_studies(storage)))
+        name = args.study or (names[0] if len(names) == 1 else None)
+        if name is None:
+            return 0
+        if name not in names:
+            raise ConfigError(f"no study named {name!r} in {masked(storage.url)}: one of {', '.join(names) or 'none'}")
+        study = optuna.load_study(study_name=name, storage=storage)
+        print(f"\nStudy {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'objective')}, "
+              f"seeds {study.user_attrs.get('seeds', '?')}):\n" + "\n".join(trial_table(study)))
+        print("\n" + "\n".join(best_and_importances(study)))
+        if not args.no_plots:
+            out = args.out or Path(study.user_attrs.get("sweep_dir", "."))
+            out.mkdir(parents=True, exist_ok=True)
+            print("\nPlots:\n" + "\n".join(f"  {p}" for p in write_plots(study, out)))
+    except IQAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
