@@ -60,6 +60,9 @@ def test_seed_zero_is_a_seed_of_its_own():
 
 
 def test_strict_and_fast_set_the_documented_switches(caplog):
+    # An earlier in-process run may have hooked warnings into logging under pytest's own
+    # warnings.catch_warnings, which undid the hook but left logging believing it is installed.
+    logging.captureWarnings(False)
     try:
         seed_everything(0, "strict")
         assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic

@@ -24,6 +24,7 @@ from optuna.distributions import distribution_to_json
 from optuna.trial import TrialState
 
 from iqa import search_space
+from iqa.atomic import replace_with
 from iqa.errors import ConfigError, IQAError, SweepError
 from iqa.optuna_setup import build_pruner, build_sampler, masked, open_storage
 from iqa.runs import load_run, override_key
@@ -122,7 +123,7 @@ class OptunaSweep:
         if study.direction.name.lower() != self.conf.direction:
             raise ConfigError(f"study {name} already exists with direction {study.direction.name.lower()}")
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        replace_with(self.sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))
         for key, value in {"seeds": seeds, "objective": self.config.objective, "std_penalty": self.conf.std_penalty,
                            "sweep_dir": str(self.sweep_dir.resolve())}.items():
             study.set_user_attr(key, value)
