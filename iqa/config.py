@@ -18,6 +18,7 @@ from iqa.errors import ConfigError
 class ModelConfig:
     name: str = MISSING
     backbone: str = MISSING
+    backbone_args: Dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
     weights: Optional[str] = None
     fusion: str = "none"
@@ -221,8 +222,8 @@ def validate(cfg: Any) -> None:
     _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)
     _one_of("mode", cfg.mode, MODES)
-    _check(cfg.mode != "eval" or bool(cfg.checkpoint), "checkpoint", "a checkpoint path when mode=eval",
-           cfg.checkpoint)
+    _check(cfg.mode != "eval" or bool(cfg.checkpoint or m.weights), "checkpoint",
+           "a checkpoint path (or model.weights=PATH) when mode=eval", cfg.checkpoint)
     _check(not cfg.checkpoint or cfg.mode == "eval" or t.resume, "checkpoint",
            "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
     _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)

@@ -1,4 +1,5 @@
-"""`mode=eval`: score a saved checkpoint on the configured test split and cross sets, no training."""
+"""`mode=eval`: score a saved checkpoint (or the configured model with `model.weights`) on the
+configured test split and cross sets, no training."""
 from __future__ import annotations
 
 import logging
@@ -18,9 +19,14 @@ log = logging.getLogger("iqa")
 
 
 def model_from_checkpoint(state: dict, patch_size: int, path):
-    """Rebuild the checkpoint's own model (its saved config) and load its weights."""
+    """Rebuild the checkpoint's own model (its saved config) and load its weights.
+
+    The checkpoint holds every weight, so the weights the run started from (hub or file) are not
+    fetched again.
+    """
     try:
-        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"])
+        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"],
+                                    {"pretrained": False, "weights": None})
     except Exception as e:
         raise DataError(f"checkpoint {path} has a model config this version cannot read: "
                         f"{str(e).splitlines()[0]}") from None
@@ -40,29 +46,35 @@ def warn_on_split_mismatch(saved: dict, data_cfg) -> None:
 
 
 def run_eval(cfg, out_dir: Path) -> float:
-    """Rebuild the checkpoint's model, score the configured splits and cross sets, write metrics.json."""
+    """Rebuild the checkpoint's model (or build the configured one with `model.weights`), score the
+    configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
-    state = checkpoint.load(cfg.checkpoint)
-    checkpoint.require_run_checkpoint(state, cfg.checkpoint)
-    patch = state["config"]["trainer"]["patch_size"]
-    model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
-    saved = state["config"]["model"]
-    if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
-        log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
-                    saved.get("name"), saved.get("backbone"), cfg.model.name)
+    if cfg.checkpoint:
+        state = checkpoint.load(cfg.checkpoint)
+        checkpoint.require_run_checkpoint(state, cfg.checkpoint)
+        source, epoch = str(cfg.checkpoint), state["epoch"]
+        patch = state["config"]["trainer"]["patch_size"]
+        model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
+        saved = state["config"]["model"]
+        if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
+            log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
+                        saved.get("name"), saved.get("backbone"), cfg.model.name)
+        warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
+    else:
+        source, epoch, patch = str(cfg.model.weights), None, cfg.trainer.patch_size
+        model = models.build(cfg.model, patch).to(device)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
-    warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
     flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))
-    metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": str(cfg.checkpoint),
-               "checkpoint_epoch": state["epoch"], "objective": cfg.objective,
+    metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
+               "checkpoint_epoch": epoch, "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
     write_json(out_dir / "metrics.json", metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
-    line = (f"run folder: {out_dir} | eval of {cfg.checkpoint} | test_srcc={flat['test_srcc']:.4f} "
+    line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
             f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())
     log.info(line)
     print(line, flush=True)

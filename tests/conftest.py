@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import List
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +38,9 @@ def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout:
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
     # PYTHONPATH: processes a launcher starts (submitit jobs) import this checkout's `iqa` too.
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath}
+    # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
+    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
+           "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -76,3 +79,17 @@ _databases = itertools.count()
 def postgres_url(postgres_server) -> str:
     """The SQLAlchemy URL (password included) of a new, empty database on the session's server."""
     return postgres_server.create_database(f"test{next(_databases)}")
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread, in this process and in the `run.py` jobs it starts: on a busy shared CPU,
+    tiny models run several times faster without OpenMP workers waiting for each other."""
+    threads, env = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
+    torch.set_num_threads(1)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    yield
+    torch.set_num_threads(threads)
+    if env is None:
+        os.environ.pop("OMP_NUM_THREADS")
+    else:
+        os.environ["OMP_NUM_THREADS"] = env

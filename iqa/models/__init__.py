@@ -1,13 +1,37 @@
 """Model construction from the `model` config group."""
 from __future__ import annotations
 
+from omegaconf import DictConfig, OmegaConf
+
+from iqa.models import reference, weights
 from iqa.models.hyperiqa import HyperIQA
+from iqa.models.reference import load_reference_hyperiqa
+
+__all__ = ["HyperIQA", "build", "load_reference_hyperiqa"]
 
 
 def build(model_cfg, patch_size: int) -> HyperIQA:
-    """The HyperIQA model the config describes, randomly initialised or with timm's weights."""
-    return HyperIQA(
+    """The HyperIQA model the config describes: random, timm's ImageNet weights, or `model.weights`.
+
+    A `model.weights` file takes precedence over `model.pretrained`: with it the hub is never asked.
+    """
+    path = model_cfg.weights
+    state = weights.read_state_dict(path) if path else None
+    kind = weights.layout(state) if state is not None else None
+    args = model_cfg.backbone_args
+    args = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args)
+    if kind == weights.BACKBONE:
+        weights.require_backbone(model_cfg.backbone, args, state, path)
+        state = None  # timm reads the file itself
+    model = HyperIQA(
         backbone=model_cfg.backbone, patch_size=patch_size, stages=model_cfg.stages,
         fusion=model_cfg.fusion, lda_out=model_cfg.lda_out, hyper_in=model_cfg.hyper_in,
         target_sizes=list(model_cfg.target_sizes), dropout=model_cfg.dropout,
-        drop_path_rate=model_cfg.drop_path_rate, pretrained=model_cfg.pretrained)
+        drop_path_rate=model_cfg.drop_path_rate, pretrained=model_cfg.pretrained and not path,
+        backbone_args=args, backbone_weights=path if kind == weights.BACKBONE else None)
+    if kind == weights.REFERENCE:
+        state = reference.to_hyperiqa(state)
+    if kind in (weights.REFERENCE, weights.HYPERIQA):
+        what = f"model {model_cfg.name} ({model_cfg.backbone}, fusion {model_cfg.fusion})"
+        weights.load_state(model, state, f"model.weights={path}", what)
+    return model

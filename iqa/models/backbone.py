@@ -1,7 +1,7 @@
 """Multi-stage feature extractors from timm, with shapes read from `feature_info`."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import timm
 import torch
@@ -13,14 +13,17 @@ from iqa.errors import ConfigError
 class Backbone(nn.Module):
     """The last `stages` feature maps of a timm model, always as NCHW tensors.
 
+    `args` go to `timm.create_model` as they are (e.g. a smaller `embed_dim`); ImageNet weights
+    come from timm's hub with `pretrained`, or from a local `weights_file` of the timm model.
+
     `channels` and `reductions` come from timm's `feature_info`, so nothing above this class
     hard-codes a channel count.
     """
 
     def __init__(self, name: str, stages: int, patch_size: int, pretrained: bool = False,
-                 drop_path_rate: float = 0.0):
+                 drop_path_rate: float = 0.0, args: Optional[dict] = None, weights_file: Optional[str] = None):
         super().__init__()
-        kwargs = {}
+        kwargs = dict(args or {})
         if drop_path_rate > 0:
             kwargs["drop_path_rate"] = drop_path_rate
         if name.startswith("swin"):
@@ -37,9 +40,9 @@ class Backbone(nn.Module):
         if stages > n_all:
             raise ConfigError(f"model.stages={stages} is out of range: {name} has {n_all} feature stages")
         out_indices = tuple(range(n_all - stages, n_all))
-        if pretrained:
+        if pretrained or weights_file:
             from iqa.models.weights import create_pretrained
-            self.body = create_pretrained(name, out_indices, kwargs)
+            self.body = create_pretrained(name, out_indices, kwargs, weights_file)
         else:
             self.body = timm.create_model(name, pretrained=False, features_only=True,
                                           out_indices=out_indices, **kwargs)

@@ -11,7 +11,7 @@ weights are applied with batched matrix multiplication.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -40,9 +40,11 @@ class HyperIQA(nn.Module):
 
     def __init__(self, backbone: str, patch_size: int, stages: int = 4, fusion: str = "none",
                  lda_out: int = 16, hyper_in: int = 112, target_sizes=(224, 112, 56, 28, 14),
-                 dropout: float = 0.0, drop_path_rate: float = 0.0, pretrained: bool = False):
+                 dropout: float = 0.0, drop_path_rate: float = 0.0, pretrained: bool = False,
+                 backbone_args: Optional[dict] = None, backbone_weights: Optional[str] = None):
         super().__init__()
-        self.backbone = Backbone(backbone, stages, patch_size, pretrained, drop_path_rate)
+        self.backbone = Backbone(backbone, stages, patch_size, pretrained, drop_path_rate, backbone_args,
+                                 backbone_weights)
         chans, reds = self.backbone.channels, self.backbone.reductions
         self.feature_size = patch_size // reds[-1]
         if self.feature_size < 1 or patch_size % reds[-1]:
