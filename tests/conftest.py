@@ -34,14 +34,18 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
-def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
-    """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
+def run_py_env(cache: Path) -> dict:
+    """The environment of a `run.py` subprocess."""
     # PYTHONPATH: processes a launcher starts (submitit jobs) import this checkout's `iqa` too.
     pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
-    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
-           "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
+    return {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
+            "OMP_NUM_THREADS": "1"}
+
+
+def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
+    """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=run_py_env(cache),
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"run.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

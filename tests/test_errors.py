@@ -85,6 +85,18 @@ def test_a_failed_job_fails_the_multirun_but_not_the_other_jobs(tmp_path, cache_
     assert not (out / "1" / "metrics.json").exists() and "TrainingError" in (out / "1" / "run.log").read_text()
 
 
+@pytest.mark.slow
+def test_unreachable_storage_is_named_without_its_password(tmp_path, cache_dir):
+    proc = run_py(["-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra/sweeper=iqa_optuna",
+                   "loss.alpha=interval(0, 1)", "hydra.sweeper.storage=postgresql://u:not-this-secret@127.0.0.1:1/x"],
+                  tmp_path, cache_dir, check=False)
+    assert proc.returncode == 1
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: cannot open storage postgresql://u:***@127.0.0.1:1/x: OperationalError: ")
+    assert "not-this-secret" not in proc.stdout + proc.stderr
+    assert [p for p in tmp_path.rglob("*") if p.is_file() and b"not-this-secret" in p.read_bytes()] == []
+
 def _tiny_checkpoint(path, **model_overrides):
     """A checkpoint as run.py writes it, for a freshly initialised tiny model."""
     cfg = _compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
