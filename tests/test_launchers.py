@@ -3,11 +3,14 @@
 Real multiruns in subprocesses: Hydra's basic launcher (every job in one process), joblib (jobs
 in reused worker processes) and submitit_local (one fresh process per job, the stand-in for
 Slurm here). The log format is extended with the process id to see which process ran a job.
+The Optuna sweeper hands the seeds of a trial to these launchers as one batch: they run at once.
 """
 import csv
 import json
 import re
+import statistics
 
+import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -16,8 +19,8 @@ from iqa.config import register_configs
 from test_compose import CONF
 
 # The same CPU thread count everywhere: float sums, and so the last digits, depend on it.
-ONE_EPOCH = [*TINY, "trainer.epochs=1", "trainer.cpu_threads=1", "data.cross=[]",
-             "hydra.job_logging.formatters.simple.format='%(process)d %(message)s'"]
+SMALL_JOB = [*TINY, "trainer.epochs=1", "trainer.cpu_threads=1", "data.cross=[]"]
+ONE_EPOCH = [*SMALL_JOB, "hydra.job_logging.formatters.simple.format='%(process)d %(message)s'"]
 VOLATILE = {"wall_s", "epoch_s"}
 
 
@@ -80,3 +83,25 @@ def test_slurm_preset_composes_onto_submitit():
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("gpu", 1, 1)
     assert (launcher.timeout_min, launcher.array_parallelism) == (240, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                      ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"]],
+                         ids=["joblib", "submitit_local"])
+def test_optuna_sweeper_runs_the_seeds_of_a_trial_in_parallel(launcher, tmp_path, cache_dir):
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    timed_log = "hydra.job_logging.formatters.simple.format='%(process)d %(created)f %(message)s'"
+    run_py(["-m", *SMALL_JOB, timed_log, f"hydra.sweep.dir={tmp_path}/sweep", "hydra/sweeper=iqa_optuna",
+            "hydra.sweeper.study_name=s", f"hydra.sweeper.storage={storage}", "hydra.sweeper.seeds=[42,43]",
+            "hydra.sweeper.n_trials=1", "loss=ranking", "loss.alpha=interval(0, 1)", *launcher], tmp_path, cache_dir)
+    (trial,) = optuna.load_study(study_name="s", storage=storage).get_trials()
+    spans, values = {}, []
+    for seed, folder in trial.user_attrs["run_dirs"].items():
+        values.append(json.loads((tmp_path / folder / "metrics.json").read_text())["objective_value"])
+        lines = [ln.split(" ", 2) for ln in (tmp_path / folder / "run.log").read_text().splitlines()]
+        spans[lines[0][0]] = (float(lines[0][1]), float(lines[-1][1]))
+    assert len(spans) == 2, "each seed in its own process"
+    (start_a, end_a), (start_b, end_b) = spans.values()
+    assert max(start_a, start_b) < min(end_a, end_b), f"the two seeds ran one after the other: {spans}"
+    assert trial.value == pytest.approx(statistics.mean(values)) and values[0] != values[1]
