@@ -1,4 +1,5 @@
 """Workers sharing one study on a real PostgreSQL server (and SQLite): the lock, heartbeats, retries."""
+import re
 import signal
 import subprocess
 import sys
@@ -103,3 +104,19 @@ def test_heartbeats_stop_when_the_block_ends(tmp_path):
     time.sleep(2.5)
     optuna.storages.fail_stale_trials(study)
     assert study.trials[0].state == TrialState.FAIL
+
+
+@pytest.mark.parametrize("keys, line", [
+    ({"heartbeat_interval": 10, "grace_period": 5},
+     "hydra.sweeper.grace_period=5 is out of range: must be longer than heartbeat_interval"),
+    ({"heartbeat_interval": -1}, "hydra.sweeper.heartbeat_interval=-1 is out of range: must be >= 0 seconds"),
+    ({"max_retry": -1}, "hydra.sweeper.max_retry=-1 is out of range: must be >= 0"),
+])
+def test_heartbeat_keys_out_of_range(keys, line):
+    from hydra_plugins.iqa_optuna_sweeper._impl import OptunaSweep
+    from hydra_plugins.iqa_optuna_sweeper.iqa_optuna_sweeper import IQAOptunaSweeperConf
+    from iqa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^" + re.escape(line)):
+        OptunaSweep(vars(IQAOptunaSweeperConf(**keys)))._check()
+    OptunaSweep(vars(IQAOptunaSweeperConf(heartbeat_interval=0, grace_period=None, max_retry=None)))._check()

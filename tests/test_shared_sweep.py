@@ -1,9 +1,10 @@
-"""Several `run.py -m hydra/sweeper=iqa_optuna` processes sharing one study on a real PostgreSQL server.
+"""Several `run.py -m hydra/sweeper=iqa_optuna` processes sharing one study on a real PostgreSQL server,
+and a worker stopped mid-trial.
 
 Each worker runs the same command (only its sweep folder differs) against one storage URL; the
 tests check the study afterwards: exactly n_trials counted, unique numbers, every trial ended,
-a killed worker's trial failed with its reason and retried, and the password written nowhere
-(an unreachable storage is in test_errors.py).
+a killed or interrupted worker's trial failed with its reason and retried, and the password
+written nowhere (an unreachable storage is in test_errors.py).
 """
 import signal
 import subprocess
@@ -106,3 +107,25 @@ def test_a_killed_workers_trial_fails_for_its_stale_heartbeat_and_is_retried(pos
     assert budget_used(trials) == 3 and {t.state for t in counted(trials)} == {TrialState.COMPLETE}
     assert f"trial {number} FAIL: heartbeat stale" in output
 
+
+
+def test_an_interrupted_trial_is_failed_at_once_and_run_again_on_resume(tmp_path, cache_dir):
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    worker = _start(tmp_path, cache_dir, "a", url, "hydra.sweeper.n_trials=1", "trainer.epochs=50",
+                    "trainer.early_stopping=false")
+    log = tmp_path / "a" / "trial_0" / "seed_42" / "run.log"
+    deadline = time.time() + 120
+    while not (log.is_file() and "epoch 1/50" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGINT)
+    _finish(worker)
+    (interrupted, queued) = _study(url).get_trials()
+    assert interrupted.state == TrialState.FAIL
+    assert interrupted.user_attrs["fail_reason"] == f"worker {interrupted.user_attrs['worker']} stopped: KeyboardInterrupt"
+    assert queued.state == TrialState.WAITING and queued.params == interrupted.params
+
+    rc, output = _finish(_start(tmp_path, cache_dir, "b", url, "hydra.sweeper.n_trials=1", "trainer.epochs=1"))
+    assert rc == 0, output
+    trials = _study(url).get_trials()
+    assert len(trials) == 2 and trials[1].state == TrialState.COMPLETE and budget_used(trials) == 1
+    assert "0 of n_trials=1 finished" in output and "1 COMPLETE, 0 PRUNED, 0 FAIL (and 1 FAIL retried)" in output
