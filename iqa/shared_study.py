@@ -40,9 +40,9 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _lock_key(study_name: str) -> int:
+def _lock_key(name: str) -> int:
     """A signed 64-bit key for PostgreSQL's advisory locks, the same in every process."""
-    return int.from_bytes(hashlib.sha1(f"iqa-sweep:{study_name}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(hashlib.sha1(f"iqa-sweep:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 @contextmanager
