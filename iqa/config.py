@@ -97,6 +97,8 @@ class TrainerConfig:
     color_jitter: float = 0.0
     num_workers: int = 0
     device: str = "auto"
+    jobs_per_gpu: int = 1
+    cpu_threads: int = 0
     progress: Optional[bool] = None
     save_checkpoints: bool = True
     fingerprint_batches: int = 5
@@ -213,6 +215,8 @@ def validate(cfg: Any) -> None:
            t.epochs_per_session)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
+    _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
+    _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
     keys = metric_keys(d.cross, has_val=d.split == "official")
     _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)
     _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)
