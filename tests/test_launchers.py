@@ -96,12 +96,14 @@ def test_optuna_sweeper_runs_the_seeds_of_a_trial_in_parallel(launcher, tmp_path
             "hydra.sweeper.study_name=s", f"hydra.sweeper.storage={storage}", "hydra.sweeper.seeds=[42,43]",
             "hydra.sweeper.n_trials=1", "loss=ranking", "loss.alpha=interval(0, 1)", *launcher], tmp_path, cache_dir)
     (trial,) = optuna.load_study(study_name="s", storage=storage).get_trials()
-    spans, values = {}, []
+    spans, values, batches = {}, [], []
     for seed, folder in trial.user_attrs["run_dirs"].items():
         values.append(json.loads((tmp_path / folder / "metrics.json").read_text())["objective_value"])
+        batches.append((tmp_path / folder / "batches.json").read_bytes())
         lines = [ln.split(" ", 2) for ln in (tmp_path / folder / "run.log").read_text().splitlines()]
         spans[lines[0][0]] = (float(lines[0][1]), float(lines[-1][1]))
     assert len(spans) == 2, "each seed in its own process"
     (start_a, end_a), (start_b, end_b) = spans.values()
     assert max(start_a, start_b) < min(end_a, end_b), f"the two seeds ran one after the other: {spans}"
-    assert trial.value == pytest.approx(statistics.mean(values)) and values[0] != values[1]
+    assert trial.value == pytest.approx(statistics.mean(values))
+    assert batches[0] != batches[1], "each job trained with its own seed"  # tiny runs may tie on SRCC
