@@ -9,8 +9,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError, TrialPruned
+from iqa.jobs import job_scope
 from iqa.runs import write_error
 from iqa.train import run
 from iqa.trial_report import epoch_reporter
@@ -30,7 +32,8 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     try:
-        return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
+        with job_scope(cfg):
+            return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
     except (IQAError, TrialPruned) as e:
         write_error(out_dir, e)
         if isinstance(e, TrialPruned):
@@ -44,4 +47,4 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main_with_one_line_errors(main))

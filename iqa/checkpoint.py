@@ -36,3 +36,26 @@ def load(path, map_location: Any = "cpu") -> dict:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         raise DataError(f"checkpoint {path} cannot be read: {type(e).__name__}: {e}".splitlines()[0]) from None
+
+
+def require_run_checkpoint(state: Any, path) -> None:
+    """DataError unless `state` has the layout `save` writes (weights plus the run's config)."""
+    config = state.get("config") if isinstance(state, dict) else None
+    if not (isinstance(config, dict) and {"model", "trainer"} <= set(config) and isinstance(state.get("model"), dict)):
+        raise DataError(f"checkpoint {path} was not written by run.py: it lacks the 'model' weights "
+                        f"and the 'config' of the run")
+
+
+def load_weights(model, weights: dict, path) -> None:
+    """Load a state dict into `model`, or DataError saying in one line how the architectures differ."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in weights]
+    unexpected = [k for k in weights if k not in own]
+    resized = [k for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or resized:
+        example = (f"{resized[0]} is {list(weights[resized[0]].shape)} in the file, {list(own[resized[0]].shape)} "
+                   f"in the model" if resized else f"e.g. {(missing or unexpected)[0]!r}")
+        raise DataError(f"checkpoint {path} holds another architecture than its config describes: "
+                        f"{len(missing)} missing, {len(unexpected)} unexpected and {len(resized)} resized "
+                        f"tensors ({example})")
+    model.load_state_dict(weights)

@@ -100,7 +100,8 @@ class TrainerConfig:
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
-    threads: Optional[int] = None
+    jobs_per_gpu: int = 1
+    cpu_threads: int = 0
     progress: Optional[bool] = None
     save_checkpoints: bool = True
     fingerprint_batches: int = 5
@@ -219,7 +220,8 @@ def validate(cfg: Any) -> None:
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
     _one_of("trainer.precision", t.precision, PRECISIONS)
-    _check(t.threads is None or t.threads >= 1, "trainer.threads", "null (torch's default) or >= 1", t.threads)
+    _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
+    _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
     keys = metric_keys(d.cross, has_val=d.split == "official")
     _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)
     _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)

@@ -12,22 +12,27 @@ from iqa import checkpoint, data, models
 from iqa.accel import Accel
 from iqa.atomic import write_json
 from iqa.config import ModelConfig
+from iqa.errors import DataError
 from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
-from iqa.runtime import resolve_device, set_threads, show_progress
+from iqa.runtime import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
 
-def model_from_checkpoint(state: dict, patch_size: int):
+def model_from_checkpoint(state: dict, patch_size: int, path):
     """Rebuild the checkpoint's own model (its saved config) and load its weights.
 
     The checkpoint holds every weight, so the weights the run started from (hub or file) are not
     fetched again.
     """
-    model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"],
-                                {"pretrained": False, "weights": None})
+    try:
+        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"],
+                                    {"pretrained": False, "weights": None})
+    except Exception as e:
+        raise DataError(f"checkpoint {path} has a model config this version cannot read: "
+                        f"{str(e).splitlines()[0]}") from None
     model = models.build(model_cfg, patch_size)
-    model.load_state_dict(state["model"])
+    checkpoint.load_weights(model, state["model"], path)
     return model
 
 
@@ -46,12 +51,16 @@ def run_eval(cfg, out_dir: Path) -> float:
     configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
     device = resolve_device(cfg.trainer.device)
-    set_threads(cfg.trainer.threads)
     if cfg.checkpoint:
         state = checkpoint.load(cfg.checkpoint)
+        checkpoint.require_run_checkpoint(state, cfg.checkpoint)
         source, epoch = str(cfg.checkpoint), state["epoch"]
         patch = state["config"]["trainer"]["patch_size"]
-        model = model_from_checkpoint(state, patch).to(device)
+        model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
+        saved = state["config"]["model"]
+        if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
+            log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
+                        saved.get("name"), saved.get("backbone"), cfg.model.name)
         warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
     else:
         source, epoch, patch = str(cfg.model.weights), None, cfg.trainer.patch_size

@@ -6,16 +6,20 @@ its trial), so both open the same storage and judge pruning with the same pruner
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 import optuna
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from iqa.errors import ConfigError
+from iqa.shared_study import creating_tables
 
 DEFAULT_STORAGE = "sqlite:///outputs/optuna.db"
+STORAGE_ENV = "IQA_SWEEP_STORAGE"
 
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
@@ -45,20 +49,46 @@ def masked(url: str) -> str:
         return "<storage URL that SQLAlchemy cannot parse>"
 
 
-def _scrub(message: str, url: str) -> str:
+def _password(url: str) -> Optional[str]:
     try:
-        password = make_url(url).password
+        return make_url(url).password
     except (ArgumentError, ValueError):
-        password = None
+        return None
+
+
+def _scrub(message: str, url: str) -> str:
+    password = _password(url)
     first = message.strip().splitlines()[0] if message.strip() else ""
     return first.replace(str(password), "***") if password else first
 
 
+def keep_password_out_of_configs(config: DictConfig) -> None:
+    """Hand a storage URL that holds a password to the jobs through the environment.
+
+    Hydra saves the sweeper's config in `multirun.yaml` and every job's `.hydra/` files. A URL
+    given in full is moved into the variable IQA_SWEEP_STORAGE of this process (which the
+    launchers pass on to the jobs) and the config refers to it as `${oc.env:IQA_SWEEP_STORAGE}`,
+    so the saved files never hold the password.
+    """
+    raw = OmegaConf.to_container(config.hydra.sweeper, resolve=False).get("storage")
+    if not isinstance(raw, str) or "${" in raw or not _password(raw):
+        return
+    os.environ[STORAGE_ENV] = raw
+    reference = "${oc.env:%s}" % STORAGE_ENV
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.sweeper.storage = reference
+        config.hydra.overrides.hydra = [
+            *(o for o in config.hydra.overrides.hydra if o.lstrip("+~").split("=")[0] != "hydra.sweeper.storage"),
+            f"hydra.sweeper.storage={reference}"]
+
+
 @functools.lru_cache(maxsize=8)
-def open_storage(url: Optional[str]) -> optuna.storages.RDBStorage:
-    """An RDB storage for any SQLAlchemy URL (one engine per URL and process).
+def open_storage(url: Optional[str], heartbeat_interval: Optional[int] = None,
+                 grace_period: Optional[int] = None) -> optuna.storages.RDBStorage:
+    """An RDB storage for any SQLAlchemy URL (one engine per URL, heartbeat settings and process).
 
     A relative SQLite path is taken from the current folder and its parent folder is created.
+    `heartbeat_interval` (seconds, None or 0: none) lets trials of a killed worker be found stale.
     """
     url = url or DEFAULT_STORAGE
     try:
@@ -69,7 +99,9 @@ def open_storage(url: Optional[str]) -> optuna.storages.RDBStorage:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     try:
-        return optuna.storages.RDBStorage(url)
+        with creating_tables(url):
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval or None,
+                                              grace_period=grace_period if heartbeat_interval else None)
     except Exception as e:  # driver missing, host unreachable, bad credentials, ...
         raise ConfigError(f"cannot open storage {masked(url)}: {type(e).__name__}: {_scrub(str(e), url)}") from None
 

@@ -1,7 +1,6 @@
 """Run-folder figures: metric curves per epoch and prediction-vs-MOS scatter."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List
 
 import matplotlib

@@ -111,6 +111,7 @@ def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg
 def run(argv: List[str]) -> List[Dict]:
     args = parse_args(argv)
     state = checkpoint.load(args["checkpoint"])
+    checkpoint.require_run_checkpoint(state, args["checkpoint"])
     saved = state["config"]
     trainer_cfg = OmegaConf.merge(OmegaConf.create(saved["trainer"]),
                                   {"eval_batch_size": _int(args, "batch_size", 1), "num_workers": 0})
@@ -118,7 +119,7 @@ def run(argv: List[str]) -> List[Dict]:
     short_side = _int(args, "short_side", 0) if args["short_side"] is not None \
         else setting_values(data_cfg, data_cfg.name)["short_side"]
     device = resolve_device(args["device"])
-    model = model_from_checkpoint(state, trainer_cfg.patch_size).to(device)
+    model = model_from_checkpoint(state, trainer_cfg.patch_size, args["checkpoint"]).to(device)
     rows = score_files(model, image_files(args["inputs"]), short_side, trainer_cfg, device, int(saved["seed"]),
                        skip=args["on_bad_image"] == "skip")
     if args["output"]:

@@ -11,18 +11,13 @@ from iqa.errors import ConfigError
 
 
 def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; an explicit CUDA request without CUDA is a config error."""
+    """`auto` picks the current CUDA device (the job's GPU slot) when present; an explicit CUDA
+    request without CUDA is a config error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"trainer.device={name!r} is not available: this machine has no CUDA device")
     return torch.device(name)
-
-
-def set_threads(threads: Optional[int]) -> None:
-    """Limit torch's CPU threads; jobs sharing cores run far faster with fewer threads each."""
-    if threads is not None:
-        torch.set_num_threads(threads)
 
 
 def show_progress(setting: Optional[bool]) -> bool:

@@ -16,6 +16,7 @@ from typing import List, Optional
 import optuna
 from optuna.trial import TrialState
 
+from iqa.atomic import replace_with
 from iqa.errors import ConfigError, IQAError
 from iqa.optuna_setup import masked, open_storage
 from iqa.search_space import as_override
@@ -85,7 +86,7 @@ def write_plots(study: optuna.Study, out_dir: Path) -> List[str]:
                 axes = getattr(vis, f"plot_{name}")(study)
             fig = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
             path = out_dir / f"study_{study.study_name}_{name}.png"
-            fig.savefig(path, dpi=100, bbox_inches="tight")
+            replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight"))
             plt.close(fig)
             written.append(str(path))
         except (RuntimeError, ValueError, ZeroDivisionError) as e:

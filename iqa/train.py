@@ -26,7 +26,7 @@ from iqa.fingerprint import FILENAME as BATCHES_FILE, BatchFingerprints
 from iqa.metrics import correlations
 from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
 from iqa.repro import seed_everything
-from iqa.runtime import peak_memory_mb, resolve_device, set_threads, show_progress
+from iqa.runtime import peak_memory_mb, resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -107,7 +107,6 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     start = time.perf_counter()
     resume_from = resume.load(cfg, out_dir)
     device = resolve_device(cfg.trainer.device)
-    set_threads(cfg.trainer.threads)
     progress = show_progress(cfg.trainer.progress)
     # Built first after seeding, so its initial weights depend on the seed alone.
     model = models.build(cfg.model, cfg.trainer.patch_size).to(device)

@@ -1,6 +1,7 @@
 """Shared fixtures: a session-wide synthetic-data cache and a `run.py` subprocess runner."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -33,11 +34,18 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
+def run_py_env(cache: Path) -> dict:
+    """The environment of a `run.py` subprocess."""
+    # PYTHONPATH: processes a launcher starts (submitit jobs) import this checkout's `iqa` too.
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
+    return {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
+            "OMP_NUM_THREADS": "1"}
+
+
 def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
-    # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
-    env = {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env,
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=run_py_env(cache),
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"run.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -54,6 +62,27 @@ def run_tiny(tmp_path, cache_dir):
         return out, metrics, proc
     return go
 
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 for the session; skipped only where none is installed."""
+    from pg_server import PostgresServer, server_bin_dir
+    bin_dir = server_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found: "
+                    "install the OS package 'postgresql' (.ci/run does where it can)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """The SQLAlchemy URL (password included) of a new, empty database on the session's server."""
+    return postgres_server.create_database(f"test{next(_databases)}")
 
 @pytest.fixture(scope="module")
 def single_thread():

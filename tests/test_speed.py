@@ -82,7 +82,7 @@ def test_cpu_evaluation_splits_large_batches_without_changing_scores(monkeypatch
 
 @pytest.mark.parametrize("override,message", [
     ("trainer.precision=fp64", "trainer.precision='fp64' is out of range: must be one of fp32, bf16, fp16"),
-    ("trainer.threads=0", "trainer.threads=0 is out of range: must be null (torch's default) or >= 1"),
+    ("trainer.cpu_threads=-1", "trainer.cpu_threads=-1 is out of range: must be >= 0 (0: the process's default)"),
 ])
 def test_speed_keys_are_validated(override, message):
     with pytest.raises(ConfigError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
@@ -164,7 +164,7 @@ def test_strict_turns_off_timing_based_and_tf32_choices(monkeypatch):
 
 @pytest.mark.slow
 def test_bf16_channels_last_run_reports_peak_memory(run_tiny):
-    folder, metrics, _ = run_tiny("trainer.precision=bf16", "trainer.channels_last=true", "trainer.threads=1")
+    folder, metrics, _ = run_tiny("trainer.precision=bf16", "trainer.channels_last=true", "trainer.cpu_threads=1")
     assert math.isfinite(metrics["test_srcc"]) and metrics["epochs_run"] == 2
     assert metrics["peak_memory_mb"]["rss"] > 50
     assert torch.load(folder / "checkpoints/last.pt", weights_only=True)["accel"] == {"grad_scaler": {}}

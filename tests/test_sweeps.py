@@ -1,7 +1,6 @@
 """Real multiruns in subprocesses: the grid's mean ± std tables, and the iqa_optuna sweeper on SQLite."""
 import csv
 import json
-import math
 import shutil
 import statistics
 import subprocess

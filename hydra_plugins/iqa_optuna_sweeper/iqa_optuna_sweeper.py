@@ -26,6 +26,9 @@ class IQAOptunaSweeperConf:
     seeds: List[int] = field(default_factory=lambda: [42, 43, 44])
     std_penalty: float = 0.0
     max_failure_rate: float = 0.5
+    heartbeat_interval: Optional[int] = 60
+    grace_period: Optional[int] = None
+    max_retry: Optional[int] = 3
     sampler: Dict[str, Any] = field(default_factory=lambda: {"name": "tpe", "seed": None})
     pruner: Dict[str, Any] = field(default_factory=lambda: {"name": "none"})
     params: Dict[str, Any] = field(default_factory=dict)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, Tuple
@@ -26,6 +25,7 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 from PIL import Image, ImageFilter
 
+from iqa.atomic import replace_with
 from iqa.data.cache import cache_root
 from iqa.data.imageset import ImageSet
 
@@ -178,6 +178,11 @@ def _load_complete(path: Path, spec: SyntheticSpec):
     return arrays
 
 
+def _savez(tmp: Path, **arrays) -> None:
+    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+        np.savez(f, **arrays)
+
+
 def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, progress=None) -> ImageSet:
     """The named embedded set, generated into the cache on first use (or when incomplete)."""
     spec = spec_for(name, n_refs, image_size)
@@ -185,9 +190,6 @@ def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, prog
     arrays = _load_complete(path, spec)
     if arrays is None:
         arrays = generate(spec, **({"progress": progress} if progress else {}))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, key=np.asarray(spec.key()), **arrays)
-        os.replace(tmp, path)
+        replace_with(path, lambda tmp: _savez(tmp, key=np.asarray(spec.key()), **arrays))
     names = [f"ref{g:03d}_{d}_{lv}" for g, d, lv in zip(arrays["groups"], arrays["distortion"], arrays["level"])]
     return ImageSet(name=name, images=arrays["images"], mos=arrays["mos"], groups=arrays["groups"], names=names)

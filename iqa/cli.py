@@ -1,0 +1,64 @@
+"""How `run.py` ends: a user-caused error is one line on stderr and exit status 1, a bug keeps its
+traceback.
+
+Hydra reports an exception in several lines (and some, such as an output folder it cannot
+create, with a traceback), so the entry point asks Hydra to pass exceptions through and turns
+the ones a user can cause into a single line here.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, List, Optional
+
+from hydra.errors import CompactHydraException
+
+from iqa.errors import IQAError
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    seen: List[BaseException] = []
+    while exc is not None and exc not in seen:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def user_error_line(exc: BaseException) -> Optional[str]:
+    """The one-line message for an error the user caused, or None when it is a bug."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, IQAError):
+            return str(e)
+    if isinstance(exc, CompactHydraException):  # a bad override or config group
+        cause = exc.__cause__
+        message = str(exc).split("Config search path")[0]  # a missing config lists the whole path
+        return _squash(message + (f" ({str(cause).splitlines()[0]})" if cause else ""))
+    for e in chain:
+        if isinstance(e, OSError) and e.filename:
+            return f"cannot write or read {e.filename}: {e.strerror} (check the path, e.g. hydra.run.dir / hydra.sweep.dir)"
+    return None
+
+
+def main_with_one_line_errors(entry: Callable[[], object]) -> int:
+    """Call a Hydra entry point and return the process exit status.
+
+    With HYDRA_FULL_ERROR=1 already set, everything keeps its full traceback.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        entry()
+        return 0
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        entry()
+    except Exception as e:
+        line = user_error_line(e)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr, flush=True)
+        return 1
+    return 0
