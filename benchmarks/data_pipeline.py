@@ -25,11 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/ first, not the checkout
-    sys.path.insert(0, str(ROOT))
+from common import KONIQ_SIZE, ROOT, jpeg_dataset_config, write_jpegs
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
@@ -37,24 +34,9 @@ from PIL import Image  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from iqa import data  # noqa: E402
-from iqa.atomic import write_csv, write_json  # noqa: E402
-from iqa.config import DataConfig, TrainerConfig  # noqa: E402
+from iqa.atomic import write_json  # noqa: E402
+from iqa.config import TrainerConfig  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
-from iqa.data.synthetic import gratings  # noqa: E402
-
-WIDTH, HEIGHT = 1024, 768
-
-
-def write_jpegs(folder: Path, n: int) -> list:
-    """n photo-like 1024x768 JPEGs (gratings over gradients plus sensor-like noise), quality 90."""
-    rng = np.random.default_rng(0)
-    names = []
-    for i in range(n):
-        img = gratings(rng, WIDTH)[:HEIGHT].astype(np.float32) + rng.normal(0, 6, (HEIGHT, WIDTH, 3))
-        name = f"{i:05d}.jpg"
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(folder / name, quality=90)
-        names.append(name)
-    return names
 
 
 class ReferencePatches(Dataset):
@@ -103,11 +85,8 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        names = write_jpegs(root, args.images)
-        write_csv(root / "labels.csv", [{"path": n, "mos": float(i)} for i, n in enumerate(names)])
-        data_cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), {
-            "name": "csv", "root": str(root), "metadata": "labels.csv", "images": ".", "label": "mos",
-            "short_side": 384, "cache_dir": str(root / "cache"), "cross": []})
+        paths = write_jpegs(root, args.images)
+        data_cfg = jpeg_dataset_config(root)
         trainer_cfg = OmegaConf.merge(OmegaConf.structured(TrainerConfig), {
             "patch_size": args.patch, "batch_size": args.batch, "train_patch_num": 25, "num_workers": args.workers})
         t0 = time.perf_counter()
@@ -117,7 +96,7 @@ def main() -> None:
         images = data.load_dataset("csv", data_cfg)
         open_s = time.perf_counter() - t0
         cached_loader = data.train_loader(images, trainer_cfg, seed=0)
-        reference_loader = DataLoader(ReferencePatches([root / n for n in names] * 25, args.patch),
+        reference_loader = DataLoader(ReferencePatches(paths * 25, args.patch),
                                       batch_size=args.batch, shuffle=True, num_workers=args.workers)
         rates = {"cached": [], "cached_cpu_normalised": [], "reference": []}
         for epoch in range(args.repeats):
@@ -132,7 +111,7 @@ def main() -> None:
         "command": "python benchmarks/data_pipeline.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "platform": platform.platform(), "torch": torch.__version__},
-        "files": {"count": args.images, "size": f"{WIDTH}x{HEIGHT}", "format": "JPEG q90"},
+        "files": {"count": args.images, "size": "%dx%d" % KONIQ_SIZE, "format": "JPEG q90"},
         "patch": args.patch, "batch": args.batch, "num_workers": args.workers, "repeats": args.repeats,
         "patches_per_s": {name: statistics.median(r) for name, r in rates.items()},
         "all_rates": rates,

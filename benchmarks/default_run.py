@@ -1,4 +1,4 @@
-"""The default `python run.py` over seeds 42, 43, 44: wall time and test SRCC, median and spread.
+"""The default `python run.py` over seeds 42, 43, 44: wall time, test SRCC and peak memory, median and spread.
 
 Usage: python benchmarks/default_run.py [--seeds 42 43 44] [--out benchmarks/results/default_run.json]
 Each seed is a real subprocess run of the README's command; its run folder goes under outputs/.
@@ -27,7 +27,8 @@ def run_seed(seed: int, out_root: Path) -> dict:
     metrics = json.loads((folder / "metrics.json").read_text())
     return {"seed": seed, "process_wall_s": round(wall, 1), "run_wall_s": metrics["wall_s"],
             "test_srcc": metrics["test_srcc"], "test_plcc": metrics["test_plcc"],
-            "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"], "folder": str(folder)}
+            "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
+            "peak_memory_mb": metrics["peak_memory_mb"], "folder": str(folder)}
 
 
 def spread(values) -> dict:
@@ -48,11 +49,12 @@ def main() -> None:
         "runs": runs,
         "process_wall_s": spread([r["process_wall_s"] for r in runs]),
         "test_srcc": spread([r["test_srcc"] for r in runs]),
+        "peak_rss_mb": spread([r["peak_memory_mb"]["rss"] for r in runs]),
         "targets": {"process_wall_s_max": 300, "test_srcc_min": 0.85},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("process_wall_s", "test_srcc")}, indent=2))
+    print(json.dumps({k: result[k] for k in ("process_wall_s", "test_srcc", "peak_rss_mb")}, indent=2))
 
 
 if __name__ == "__main__":

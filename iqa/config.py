@@ -97,6 +97,9 @@ class TrainerConfig:
     color_jitter: float = 0.0
     num_workers: int = 0
     device: str = "auto"
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
     jobs_per_gpu: int = 1
     cpu_threads: int = 0
     progress: Optional[bool] = None
@@ -147,6 +150,7 @@ OPTIMIZERS = ("adam", "adamw")
 SCHEDULERS = ("none", "cosine", "step")
 TEST_CROPS = ("grid", "center", "random")
 REPRO_LEVELS = ("strict", "fast")
+PRECISIONS = ("fp32", "bf16", "fp16")
 MODES = ("train", "eval")
 METRICS = ("srcc", "plcc", "krcc")
 SPLITS = ("random", "official")
@@ -215,6 +219,7 @@ def validate(cfg: Any) -> None:
            t.epochs_per_session)
     _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
            "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
+    _one_of("trainer.precision", t.precision, PRECISIONS)
     _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
     _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
     keys = metric_keys(d.cross, has_val=d.split == "official")

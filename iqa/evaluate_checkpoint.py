@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from iqa import checkpoint, data, models
+from iqa.accel import Accel
 from iqa.atomic import write_json
 from iqa.config import ModelConfig
 from iqa.errors import DataError
@@ -66,7 +67,8 @@ def run_eval(cfg, out_dir: Path) -> float:
         model = models.build(cfg.model, patch).to(device)
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
-    flat = flat_metrics(evaluate_all(model, eval_loaders(bundle, trainer_cfg, cfg.seed), device))
+    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
+    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel))
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,

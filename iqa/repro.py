@@ -16,6 +16,8 @@ from torch.utils.data import DataLoader
 def seed_everything(seed: int, level: str = "strict") -> None:
     """Seed Python, NumPy and torch (every device); with level 'strict' also ask for deterministic kernels.
 
+    'strict' also turns off cuDNN's timing-based algorithm search and TF32 matmuls/convolutions on
+    CUDA; 'fast' turns both on.
     Seed 0 is a valid seed: nothing here treats it as "unset". Under 'strict' an operation that
     has no deterministic implementation (on CUDA: adaptive-pooling and bilinear-interpolation
     backward, among others) still runs, and torch's warning naming it is written to the run log
@@ -32,6 +34,8 @@ def seed_everything(seed: int, level: str = "strict") -> None:
     torch.use_deterministic_algorithms(strict, warn_only=True)
     torch.backends.cudnn.deterministic = strict
     torch.backends.cudnn.benchmark = not strict
+    torch.backends.cuda.matmul.allow_tf32 = not strict
+    torch.backends.cudnn.allow_tf32 = not strict
     if strict:
         warnings.filterwarnings("once", message=".*does not have a deterministic implementation.*")
         logging.captureWarnings(True)

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from iqa import checkpoint, data, losses, models, plots, resume
+from iqa.accel import Accel
 from iqa.atomic import write_csv, write_json
 from iqa.config import validate
 from iqa.data.patches import normalize
@@ -25,7 +26,7 @@ from iqa.fingerprint import FILENAME as BATCHES_FILE, BatchFingerprints
 from iqa.metrics import correlations
 from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
 from iqa.repro import seed_everything
-from iqa.runtime import resolve_device, show_progress
+from iqa.runtime import peak_memory_mb, resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -54,25 +55,27 @@ class EarlyStopping:
 
 
 def train_epoch(model, loader, loss_fn, optimizer, device, epoch: int, progress: bool,
-                fingerprints: Optional[BatchFingerprints] = None) -> Dict[str, float]:
+                fingerprints: Optional[BatchFingerprints] = None, accel: Optional[Accel] = None) -> Dict[str, float]:
     """One pass over the epoch's patches; raises TrainingError when the loss stops being finite."""
+    accel = accel or Accel(device)
     model.train()
     loader.sampler.set_epoch(epoch)
     total, count, preds, moses = 0.0, 0, [], []
     bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not progress, dynamic_ncols=True)
-    for step, (patch, mos, sample) in enumerate(bar, start=1):
+    jittered = loader.dataset.color_jitter > 0
+    for step, (patch, mos, sample, jitter) in enumerate(bar, start=1):
         if fingerprints is not None:
             fingerprints.record(epoch, step, patch, sample)
-        x = normalize(patch.to(device, non_blocking=True))
+        jitter = jitter.to(device, non_blocking=True) if jittered else None
+        x = accel.inputs(normalize(patch.to(device, non_blocking=True), jitter))
         mos = mos.to(device, non_blocking=True)
-        pred = model(x)
+        with accel.autocast():
+            pred = model(x).float()
         loss = loss_fn(pred, mos)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at epoch {epoch} step {step}: "
                                 f"lower optim.lr or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        accel.step(loss, optimizer)
         total += loss.item() * len(mos)
         count += len(mos)
         preds.append(pred.detach().float().cpu())
@@ -113,6 +116,8 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     bundle = data.build(cfg.data, cfg.trainer, progress)
     log.info("data: %d train / %d val / %d test images of %s; cross: %s", len(bundle.train), len(bundle.val or ()),
              len(bundle.test), cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")
+    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
+    net = accel.prepare(model)
     loss_fn = losses.build(cfg.loss)
     optimizer = build_optimizer(model, cfg.optim)
     scheduler = build_scheduler(optimizer, cfg.scheduler, cfg.trainer.epochs)
@@ -131,6 +136,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     if resume_from is not None:
         history, best_flat, best_test, elapsed = resume.restore(
             resume_from, model, optimizer, scheduler, stopper, fingerprints, all_loaders, out_dir)
+        accel.load_state_dict(resume_from.get("accel"))
         start -= elapsed
     todo = resume.epochs_to_run(cfg.trainer, len(history), stopper)
     epochs = tqdm(todo, desc="epochs", initial=len(history), total=cfg.trainer.epochs, disable=not progress,
@@ -138,10 +144,10 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     for epoch in epochs:
         t0 = time.perf_counter()
         lrs = current_lrs(optimizer)
-        row = {"epoch": epoch, **train_epoch(model, train_loader, loss_fn, optimizer, device, epoch, progress,
-                                             fingerprints)}
+        row = {"epoch": epoch, **train_epoch(net, train_loader, loss_fn, optimizer, device, epoch, progress,
+                                             fingerprints, accel)}
         fingerprints.flush()
-        results = evaluate_all(model, loaders, device)
+        results = evaluate_all(net, loaders, device, accel)
         flat = flat_metrics(results)
         row.update(lrs)
         row.update(flat)
@@ -158,7 +164,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
             state = resume.snapshot(history, best_flat, best_test, stopper, fingerprints, all_loaders,
                                     time.perf_counter() - start)
             checkpoint.save(ckpt_dir / "last.pt", model, optimizer, scheduler, epoch, flat, resolved,
-                            extra={"resume": state})
+                            extra={"resume": state, "accel": accel.state_dict()})
         write_csv(out_dir / "history.csv", history)
         if on_epoch is not None:
             on_epoch(epoch, flat)
@@ -183,6 +189,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
         "stopped_early": len(history) < cfg.trainer.epochs,
         "wall_s": round(time.perf_counter() - start, 2),
         "device": str(device),
+        "peak_memory_mb": peak_memory_mb(device),
         "skipped_images": bundle.skipped_images(),
         "last": summary(history[-1], list(cfg.data.cross)),
     }

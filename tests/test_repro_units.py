@@ -36,7 +36,7 @@ def tiny_images(n=12, size=40) -> ImageSet:
 
 def epoch_batches(loader, epoch):
     loader.sampler.set_epoch(epoch)
-    return [(p.clone(), m.clone(), s.clone()) for p, m, s in loader]
+    return [(p.clone(), m.clone(), s.clone(), j.clone()) for p, m, s, j in loader]
 
 
 def test_batches_do_not_depend_on_num_workers():

@@ -46,9 +46,10 @@ def runs(tmp_path_factory, cache_dir):
 
 
 def results(run):
-    """metrics.json without wall_s and history.csv without epoch_s: what must repeat bit for bit."""
+    """metrics.json without wall_s and peak_memory_mb, history.csv without epoch_s: what must repeat bit for bit."""
     metrics = json.loads((run / "metrics.json").read_text())
     metrics.pop("wall_s")
+    metrics.pop("peak_memory_mb")
     rows = [{k: v for k, v in row.items() if k != "epoch_s"} for row in csv.DictReader((run / "history.csv").open())]
     return metrics, rows
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
-from torchvision.transforms.v2 import functional as TF
 
 from iqa.data.imageset import ImageSet
 from iqa.repro import generator
@@ -41,9 +40,27 @@ def crop(img: torch.Tensor, top: int, left: int, size: int, flip: bool = False) 
     return torch.from_numpy(np.ascontiguousarray(hwc.transpose(2, 0, 1)))
 
 
-def normalize(batch: torch.Tensor) -> torch.Tensor:
-    """uint8 NCHW patches to the float, ImageNet-normalised input every backbone expects."""
+def color_jitter(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Brightness, then contrast, per image of a float [0, 1] NCHW batch, on the batch's device.
+
+    `factors` is [N, 2] (brightness, contrast), drawn per sample by `TrainPatches.crop_params`.
+    Done on the whole batch where it is trained rather than patch by patch in the loader
+    (torchvision's functionals take one factor per call); contrast blends with the mean of the
+    image's luma, as torchvision's `adjust_contrast` does.
+    """
+    brightness, contrast = factors.to(x.dtype).unbind(1)
+    x = x.mul_(brightness.view(-1, 1, 1, 1)).clamp_(0.0, 1.0)
+    luma = (0.2989 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean(dim=(1, 2)).view(-1, 1, 1, 1)
+    c = contrast.view(-1, 1, 1, 1)
+    return x.mul_(c).add_((1.0 - c) * luma).clamp_(0.0, 1.0)
+
+
+def normalize(batch: torch.Tensor, jitter: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """uint8 NCHW patches to the float, ImageNet-normalised input every backbone expects,
+    colour-jittered first when per-image `jitter` factors are given."""
     x = batch.float().div_(255.0)
+    if jitter is not None:
+        x = color_jitter(x, jitter)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return x.sub_(mean).div_(std)  # in place: no second and third batch-sized allocation
@@ -73,13 +90,13 @@ class TrainPatches(Dataset):
         jitter = (1.0 + self.color_jitter * (2 * torch.rand(2, generator=g) - 1)).tolist()
         return {"image": sample // self.patch_num, "top": top, "left": left, "flip": flip, "jitter": jitter}
 
-    def __getitem__(self, item: int) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    def __getitem__(self, item: int) -> Tuple[torch.Tensor, torch.Tensor, int, torch.Tensor]:
+        """The uint8 patch (cropped and flipped), its MOS, its sample index and its colour-jitter
+        factors, which the training step applies to the batch on its device (`normalize`)."""
         epoch, sample = divmod(int(item), len(self))
         c = self.crop_params(epoch, sample)
         patch = crop(self.tensors[c["image"]], c["top"], c["left"], self.patch_size, c["flip"])
-        if self.color_jitter > 0:
-            patch = TF.adjust_contrast(TF.adjust_brightness(patch, c["jitter"][0]), c["jitter"][1])
-        return patch, self.mos[c["image"]], sample
+        return patch, self.mos[c["image"]], sample, torch.tensor(c["jitter"])
 
 
 class EpochSampler(Sampler[int]):

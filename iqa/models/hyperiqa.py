@@ -89,10 +89,15 @@ class HyperIQA(nn.Module):
 
     @staticmethod
     def target_net(vec: torch.Tensor, weights: List[torch.Tensor], biases: List[torch.Tensor]) -> torch.Tensor:
-        """Apply the per-image fully connected layers: sigmoid after all but the last."""
-        q = vec.unsqueeze(2)
+        """Apply the per-image fully connected layers: sigmoid after all but the last.
+
+        Each image's vector is a row multiplied by its transposed [out, in] weights: on a CPU this
+        form's forward and backward run about 1.5x faster than weights times a column vector
+        (benchmarks/target_net.py).
+        """
+        q = vec.unsqueeze(1)
         for i, (w, b) in enumerate(zip(weights, biases)):
-            q = torch.baddbmm(b.unsqueeze(2), w, q)
+            q = torch.baddbmm(b.unsqueeze(1), q, w.transpose(1, 2))
             if i < len(weights) - 1:
                 q = torch.sigmoid(q)
         return q.reshape(-1)
