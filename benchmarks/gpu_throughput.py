@@ -9,7 +9,7 @@ uint8 batch, alternating repeat by repeat:
   batch normalised on the CPU and copied from pageable memory every step.
 Model FLOPs utilisation = FLOPs of one train step (torch.utils.flop_counter, forward + backward)
 x steps per second / the device's peak for the variant's math (bf16 or TF32 dense tensor-core
-peak, from PEAK_TFLOPS or --peak-tflops). Without a CUDA device the script says so and stops,
+peak, from PEAK_TFLOPS or --peak-tflops). Without a CUDA device the script says so and exits with status 1,
 unless --device cpu asks for a (slow, unrepresentative) check of the code path.
 Writes benchmarks/results/gpu_throughput_<device type>.json.
 """
@@ -101,8 +101,8 @@ def main() -> None:
     args = ap.parse_args()
     device = setup(args)
     if device.type != "cuda" and args.device == "auto":
-        print("skipped: no CUDA device on this machine (pass --device cpu to check the code path on the CPU)")
-        sys.exit(0)
+        sys.exit("error: no CUDA device on this machine, nothing measured "
+                 "(pass --device cpu to check the code path on the CPU)")
     cfg = compose_config(*args.set, "repro=fast")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     g = torch.Generator().manual_seed(0)
