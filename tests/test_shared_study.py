@@ -67,14 +67,15 @@ with heartbeats(storage, [trial._trial_id], 1):
 
 @pytest.mark.slow
 def test_a_killed_workers_trial_fails_after_the_grace_period_and_is_retried(postgres_url):
-    storage = _storage(postgres_url, heartbeat_interval=1, grace_period=2,
+    # Grace 3 s for beats every 1 s: a worker delayed by a busy machine is not taken for dead.
+    storage = _storage(postgres_url, heartbeat_interval=1, grace_period=3,
                        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
     study = optuna.create_study(storage=storage, study_name="s")
     worker = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, postgres_url], cwd=ROOT,
                               stdout=subprocess.PIPE, text=True)
     try:
         number = int(worker.stdout.readline())
-        time.sleep(3)  # past the grace period: the heartbeats keep the trial alive
+        time.sleep(4)  # past the grace period: the heartbeats keep the trial alive
         optuna.storages.fail_stale_trials(study)
         assert study.trials[number].state == TrialState.RUNNING
     finally:
@@ -93,7 +94,7 @@ def test_a_killed_workers_trial_fails_after_the_grace_period_and_is_retried(post
 
 @pytest.mark.slow
 def test_heartbeats_stop_when_the_block_ends(tmp_path):
-    storage = _storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=1)
+    storage = _storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=2)
     study = optuna.create_study(storage=storage)
     with pytest.warns(UserWarning, match="Heartbeat"):
         trial = study.ask()
@@ -101,7 +102,7 @@ def test_heartbeats_stop_when_the_block_ends(tmp_path):
         time.sleep(1.5)
         optuna.storages.fail_stale_trials(study)
         assert study.trials[0].state == TrialState.RUNNING
-    time.sleep(2.5)
+    time.sleep(3)
     optuna.storages.fail_stale_trials(study)
     assert study.trials[0].state == TrialState.FAIL
 
