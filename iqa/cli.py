@@ -1,5 +1,5 @@
-"""How `run.py` ends: a user-caused error is one line on stderr and exit status 1, a bug keeps its
-traceback.
+"""How `run.py` ends: a user-caused error is one line on stderr and exit status 1, Ctrl-C one line
+and status 130, a bug keeps its traceback.
 
 Hydra reports an exception in several lines (and some, such as an output folder it cannot
 create, with a traceback), so the entry point asks Hydra to pass exceptions through and turns
@@ -55,6 +55,10 @@ def main_with_one_line_errors(entry: Callable[[], object]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         entry()
+    except KeyboardInterrupt:
+        print("interrupted: a run continues from its last checkpoint with trainer.resume=true; "
+              "a sweep continues its study when the same command runs again", file=sys.stderr, flush=True)
+        return 130
     except Exception as e:
         line = user_error_line(e)
         if line is None:

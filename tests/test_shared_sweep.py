@@ -108,7 +108,6 @@ def test_a_killed_workers_trial_fails_for_its_stale_heartbeat_and_is_retried(pos
     assert f"trial {number} FAIL: heartbeat stale" in output
 
 
-
 def test_an_interrupted_trial_is_failed_at_once_and_run_again_on_resume(tmp_path, cache_dir):
     url = f"sqlite:///{tmp_path}/optuna.db"
     worker = _start(tmp_path, cache_dir, "a", url, "hydra.sweeper.n_trials=1", "trainer.epochs=50",
@@ -118,7 +117,9 @@ def test_an_interrupted_trial_is_failed_at_once_and_run_again_on_resume(tmp_path
     while not (log.is_file() and "epoch 1/50" in log.read_text()) and time.time() < deadline:
         time.sleep(0.2)
     worker.send_signal(signal.SIGINT)
-    _finish(worker)
+    rc, output = _finish(worker)
+    assert rc == 130 and "Traceback" not in output and output.rstrip().endswith(
+        "a sweep continues its study when the same command runs again"), output
     (interrupted, queued) = _study(url).get_trials()
     assert interrupted.state == TrialState.FAIL
     assert interrupted.user_attrs["fail_reason"] == f"worker {interrupted.user_attrs['worker']} stopped: KeyboardInterrupt"
