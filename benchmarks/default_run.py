@@ -28,7 +28,7 @@ def run_seed(seed: int, out_root: Path) -> dict:
     return {"seed": seed, "process_wall_s": round(wall, 1), "run_wall_s": metrics["wall_s"],
             "test_srcc": metrics["test_srcc"], "test_plcc": metrics["test_plcc"],
             "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
-            "peak_memory_mb": metrics["peak_memory_mb"], "folder": str(folder)}
+            "peak_memory_mb": metrics["peak_memory_mb"], "folder": str(folder.relative_to(ROOT))}
 
 
 def spread(values) -> dict:
