@@ -20,6 +20,7 @@ import socket
 import threading
 import warnings
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence
 
@@ -177,11 +178,21 @@ def fail_stale_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
     if storage.get_heartbeat_interval() is None:
         return []
     grace = storage.grace_period or 2 * storage.get_heartbeat_interval()
-    failed = []
+    reasons = {}
     for trial_id in storage._get_stale_trial_ids(storage.get_study_id_from_name(study.study_name)):
+        worker = storage.get_trial(trial_id).user_attrs.get(WORKER, "unknown")
+        reasons[trial_id] = (f"heartbeat stale: no heartbeat for over {grace} s from worker {worker} "
+                             f"(killed, or lost its machine or database connection)")
+    # A worker records a trial's first heartbeat, then its worker id, right after asking for it;
+    # a RUNNING trial without a worker id past the grace period lost its worker in between.
+    now = datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if WORKER not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > grace:
+            reasons.setdefault(trial._trial_id, f"heartbeat stale: its worker stopped before the trial's "
+                                                f"first heartbeat, over {grace} s ago")
+    failed = []
+    for trial_id, reason in reasons.items():
         trial = storage.get_trial(trial_id)
-        reason = (f"heartbeat stale: no heartbeat for over {grace} s from worker "
-                  f"{trial.user_attrs.get(WORKER, 'unknown')} (killed, or lost its machine or database connection)")
         if fail_and_retry(study, storage, trial_id, reason, retry):
             log.warning("trial %d FAIL: %s", trial.number, reason)
             failed.append(trial.number)

@@ -12,7 +12,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from conftest import ROOT
-from iqa.shared_study import budget_used, exclusive, heartbeats
+from iqa.shared_study import FAIL_REASON, budget_used, exclusive, fail_stale_trials, heartbeats
 
 
 def _storage(url, **heartbeat):
@@ -105,6 +105,21 @@ def test_heartbeats_stop_when_the_block_ends(tmp_path):
     time.sleep(3)
     optuna.storages.fail_stale_trials(study)
     assert study.trials[0].state == TrialState.FAIL
+
+
+@pytest.mark.slow
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+    storage = _storage(f"sqlite:///{tmp_path}/optuna.db", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(storage=storage)
+    with pytest.warns(UserWarning, match="Heartbeat"):
+        study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # then nothing: no heartbeat, no worker id
+    assert fail_stale_trials(study, storage, retry) == []  # not yet past the grace period
+    time.sleep(1.5)
+    assert fail_stale_trials(study, storage, retry) == [0]
+    failed, queued = study.trials
+    assert failed.state == TrialState.FAIL and "stopped before the trial's first heartbeat" in failed.user_attrs[FAIL_REASON]
+    assert queued.state == TrialState.WAITING and queued.params == failed.params
 
 
 @pytest.mark.parametrize("keys, line", [

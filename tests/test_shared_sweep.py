@@ -34,7 +34,12 @@ def _start(tmp_path, cache_dir, name, url, *extra):
 
 
 def _finish(proc, timeout=150):
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"worker still running after {timeout} s; its output ends with:\n{(out + err)[-3000:]}")
     return proc.returncode, out + err
 
 

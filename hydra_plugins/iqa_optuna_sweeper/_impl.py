@@ -168,9 +168,12 @@ class OptunaSweep:
             with exclusive(storage, name):
                 fail_stale_trials(study, storage, retry)
                 trials = study.get_trials(deepcopy=False)
-                batch = [study.ask(space) for _ in range(self._to_ask(trials, grid_size))]
-                for trial in batch:
-                    trial.set_user_attr(WORKER, worker_id())
+                batch = []
+                for _ in range(self._to_ask(trials, grid_size)):
+                    batch.append(study.ask(space))
+                    if interval:  # at once: a trial that never had a heartbeat is never seen as stale
+                        storage.record_heartbeat(batch[-1]._trial_id)
+                    batch[-1].set_user_attr(WORKER, worker_id())
             if batch:
                 with heartbeats(storage, [t._trial_id for t in batch], interval), \
                         self._failed_if_stopped(study, storage, batch, retry):
