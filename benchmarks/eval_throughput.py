@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 
 from iqa import data, models  # noqa: E402
 from iqa.accel import Accel  # noqa: E402
-from iqa.data.patches import crop_offsets  # noqa: E402
+from iqa.data.patches import IMAGENET_MEAN, IMAGENET_STD, crop_offsets  # noqa: E402
 from iqa.evaluate import predict  # noqa: E402
 from iqa.reference import grouped_forward, predict_one_crop_per_pass  # noqa: E402
 
@@ -41,7 +41,6 @@ CASES = {
     "paper": ["model=hyperiqa_resnet50", "trainer.patch_size=224", "trainer.test_patch_num=25",
               "trainer.eval_batch_size=2"],
 }
-MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 @torch.no_grad()
@@ -56,7 +55,7 @@ def reference_loop(model, paths, size_hw, trainer_cfg, device: torch.device) -> 
             with open(path, "rb") as f:
                 img = Image.open(f).convert("RGB").resize(size_hw[::-1], Image.BILINEAR)
             x = TF.normalize(TF.to_dtype(TF.to_image(img.crop((left, top, left + p, top + p))), torch.float32,
-                                         scale=True), MEAN, STD)
+                                         scale=True), list(IMAGENET_MEAN), list(IMAGENET_STD))
             crop_scores.append(grouped_forward(model, x.unsqueeze(0).to(device)).item())
         scores.append(float(np.mean(crop_scores)))
     return np.asarray(scores, dtype=np.float32)

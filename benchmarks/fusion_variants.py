@@ -22,30 +22,21 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-import torch
+from common import ROOT, compose_config, sync
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hydra import compose, initialize_config_dir  # noqa: E402
+import torch  # noqa: E402
 
 from iqa import models  # noqa: E402
 from iqa.atomic import write_json  # noqa: E402
-from iqa.config import FUSIONS, register_configs  # noqa: E402
+from iqa.config import FUSIONS  # noqa: E402
 from iqa.optim import build_optimizer  # noqa: E402
 
 
 def build(model_name: str, fusion: str, patch: int, device: torch.device):
     """The configured model and its optimizer, exactly as a run builds them."""
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={model_name}", f"model.fusion={fusion}"])
+    cfg = compose_config(f"model={model_name}", f"model.fusion={fusion}")
     model = models.build(cfg.model, patch).to(device)
     return model, build_optimizer(model, cfg.optim)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def clock(device: torch.device):
@@ -54,36 +45,38 @@ def clock(device: torch.device):
     return time.thread_time if device.type == "cpu" and torch.get_num_threads() == 1 else time.perf_counter
 
 
+def median_seconds(work, repeats: int, device: torch.device) -> float:
+    """Median time of `repeats` calls of `work()`, queued GPU work included."""
+    now, times = clock(device), []
+    for _ in range(repeats):
+        sync(device)
+        t0 = now()
+        work()
+        sync(device)
+        times.append(now() - t0)
+    return statistics.median(times)
+
+
 def time_train(model, optimizer, x, y, steps: int, autocast) -> float:
     """Seconds per optimizer step (forward, L1 loss, backward, Adam), median over `steps`."""
-    model.train()
-    now, times = clock(x.device), []
-    for _ in range(steps):
-        sync(x.device)
-        t0 = now()
+    def step() -> None:
         with autocast():
             loss = (model(x).float() - y).abs().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        sync(x.device)
-        times.append(now() - t0)
-    return statistics.median(times)
+    model.train()
+    return median_seconds(step, steps, x.device)
 
 
 @torch.no_grad()
 def time_eval(model, x, batches: int, autocast) -> float:
     """Images scored per second in eval mode, median over `batches` batches."""
-    model.eval()
-    now, times = clock(x.device), []
-    for _ in range(batches):
-        sync(x.device)
-        t0 = now()
+    def score() -> None:
         with autocast():
             model(x)
-        sync(x.device)
-        times.append(now() - t0)
-    return x.shape[0] / statistics.median(times)
+    model.eval()
+    return x.shape[0] / median_seconds(score, batches, x.device)
 
 
 def cpu_name() -> str:
@@ -152,7 +145,6 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    register_configs()
     device = torch.device(args.device)
     rows = [r for name in args.models for r in bench_model(name, args, device)]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()

@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from iqa.cli import exit_status
 from iqa.errors import IQAError
 from iqa.summary import Summary, metric_values, paired_test, summarize, verdict
 
@@ -43,18 +44,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--metric", help="metric for --compare (default: the runs' objective)")
     ap.add_argument("--quiet", action="store_true", help="write the files without printing the table")
     args = ap.parse_args(argv)
-    try:
-        summary = summarize(args.sweep_dir)
-        text = summary.write()
-        if not args.quiet:
-            print(text)
-        if args.compare:
-            print(compare(summary, *args.compare, args.metric))
-    except IQAError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return exit_status(lambda: rebuild(args))
+
+
+def rebuild(args: argparse.Namespace) -> None:
+    """Write the sweep's summary tables, print them unless quiet, and the comparison if asked."""
+    summary = summarize(args.sweep_dir)
+    text = summary.write()
+    if not args.quiet:
+        print(text)
+    if args.compare:
+        print(compare(summary, *args.compare, args.metric))
     print(f"wrote {summary.sweep_dir / 'summary.csv'} and summary.md", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,17 @@ def user_error_line(exc: BaseException) -> Optional[str]:
     return None
 
 
+def exit_status(command: Callable[[], object]) -> int:
+    """Run a `python -m iqa.<tool>` command: status 0, or one `error:` line and status 1 when the
+    user's input is at fault (an IQAError)."""
+    try:
+        command()
+    except IQAError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main_with_one_line_errors(entry: Callable[[], object]) -> int:
     """Call a Hydra entry point and return the process exit status.
 

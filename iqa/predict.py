@@ -23,7 +23,8 @@ from iqa.atomic import write_csv
 from iqa.data.decode import DECODE_ERRORS, decode_image
 from iqa.data.fileset import setting_values
 from iqa.data.imageset import ImageSet
-from iqa.errors import ConfigError, DataError, IQAError
+from iqa.cli import exit_status
+from iqa.errors import ConfigError, DataError
 from iqa.evaluate import predict
 from iqa.evaluate_checkpoint import model_from_checkpoint
 from iqa.runtime import resolve_device
@@ -134,12 +135,7 @@ def run(argv: List[str]) -> List[Dict]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit status 0, or 1 with one line naming the problem."""
-    try:
-        run(sys.argv[1:] if argv is None else argv)
-    except IQAError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: run(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

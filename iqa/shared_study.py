@@ -178,22 +178,19 @@ def fail_stale_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
     if storage.get_heartbeat_interval() is None:
         return []
     grace = storage.grace_period or 2 * storage.get_heartbeat_interval()
-    reasons = {}
-    for trial_id in storage._get_stale_trial_ids(storage.get_study_id_from_name(study.study_name)):
-        worker = storage.get_trial(trial_id).user_attrs.get(WORKER, "unknown")
-        reasons[trial_id] = (f"heartbeat stale: no heartbeat for over {grace} s from worker {worker} "
-                             f"(killed, or lost its machine or database connection)")
-    # A worker records a trial's first heartbeat, then its worker id, right after asking for it;
-    # a RUNNING trial without a worker id past the grace period lost its worker in between.
-    now = datetime.now()
+    stale = set(storage._get_stale_trial_ids(storage.get_study_id_from_name(study.study_name)))
+    now, failed = datetime.now(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if WORKER not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > grace:
-            reasons.setdefault(trial._trial_id, f"heartbeat stale: its worker stopped before the trial's "
-                                                f"first heartbeat, over {grace} s ago")
-    failed = []
-    for trial_id, reason in reasons.items():
-        trial = storage.get_trial(trial_id)
-        if fail_and_retry(study, storage, trial_id, reason, retry):
+        if trial._trial_id in stale:
+            reason = (f"heartbeat stale: no heartbeat for over {grace} s from worker "
+                      f"{trial.user_attrs.get(WORKER, 'unknown')} (killed, or lost its machine or database connection)")
+        # A worker records a trial's first heartbeat, then its worker id, right after asking for
+        # it; a RUNNING trial without a worker id past the grace period lost its worker in between.
+        elif WORKER not in trial.user_attrs and (now - trial.datetime_start).total_seconds() > grace:
+            reason = f"heartbeat stale: its worker stopped before the trial's first heartbeat, over {grace} s ago"
+        else:
+            continue
+        if fail_and_retry(study, storage, trial._trial_id, reason, retry):
             log.warning("trial %d FAIL: %s", trial.number, reason)
             failed.append(trial.number)
     return failed

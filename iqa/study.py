@@ -17,7 +17,8 @@ import optuna
 from optuna.trial import TrialState
 
 from iqa.atomic import replace_with
-from iqa.errors import ConfigError, IQAError
+from iqa.cli import exit_status
+from iqa.errors import ConfigError
 from iqa.optuna_setup import masked, open_storage
 from iqa.search_space import as_override
 
@@ -101,27 +102,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--out", type=Path, help="folder for the plots (default: the study's latest sweep folder)")
     ap.add_argument("--no-plots", action="store_true")
     args = ap.parse_args(argv)
-    try:
-        storage = open_storage(args.storage)
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-        print(f"Studies in {masked(storage.url)}:\n" + "\n".join(list_studies(storage)))
-        name = args.study or (names[0] if len(names) == 1 else None)
-        if name is None:
-            return 0
-        if name not in names:
-            raise ConfigError(f"no study named {name!r} in {masked(storage.url)}: one of {', '.join(names) or 'none'}")
-        study = optuna.load_study(study_name=name, storage=storage)
-        print(f"\nStudy {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'objective')}, "
-              f"seeds {study.user_attrs.get('seeds', '?')}):\n" + "\n".join(trial_table(study)))
-        print("\n" + "\n".join(best_and_importances(study)))
-        if not args.no_plots:
-            out = args.out or Path(study.user_attrs.get("sweep_dir", "."))
-            out.mkdir(parents=True, exist_ok=True)
-            print("\nPlots:\n" + "\n".join(f"  {p}" for p in write_plots(study, out)))
-    except IQAError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: show(args))
+
+
+def show(args: argparse.Namespace) -> None:
+    """List the storage's studies and, for the chosen one, its trials, best trial, importances and plots."""
+    storage = open_storage(args.storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+    print(f"Studies in {masked(storage.url)}:\n" + "\n".join(list_studies(storage)))
+    name = args.study or (names[0] if len(names) == 1 else None)
+    if name is None:
+        return
+    if name not in names:
+        raise ConfigError(f"no study named {name!r} in {masked(storage.url)}: one of {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=name, storage=storage)
+    print(f"\nStudy {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'objective')}, "
+          f"seeds {study.user_attrs.get('seeds', '?')}):\n" + "\n".join(trial_table(study)))
+    print("\n" + "\n".join(best_and_importances(study)))
+    if not args.no_plots:
+        out = args.out or Path(study.user_attrs.get("sweep_dir", "."))
+        out.mkdir(parents=True, exist_ok=True)
+        print("\nPlots:\n" + "\n".join(f"  {p}" for p in write_plots(study, out)))
 
 
 if __name__ == "__main__":
