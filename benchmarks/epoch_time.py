@@ -8,7 +8,7 @@ Groups, each timed in one process with its variants' epochs alternating:
   baseline none. On a CPU the epoch is a reduced one (84 synthetic images of 256 px, one patch per
   image), since a Swin-T epoch over the default data takes hours there; on CUDA the default data.
 Every variant gets its own model from the same seed and its own loaders over the same decoded
-data, and runs epochs exactly as `iqa.train.run` does. The first epoch of each is a warm-up (with
+data, and runs epochs exactly as `iqa.train.fit.run` does. The first epoch of each is a warm-up (with
 compile=true it includes compilation, reported as `first_epoch_s`). `items` are the epoch's
 training patches.
 Writes benchmarks/results/epoch_time_<device type>.json.
@@ -22,11 +22,12 @@ from common import Stopwatch, add_common_args, add_ratios, command, compose_conf
 
 import torch  # noqa: E402
 
-from iqa import data, losses, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
-from iqa.evaluate import eval_loaders, evaluate_all  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.train import train_epoch  # noqa: E402
+from iqa import data, models  # noqa: E402
+from iqa.train import losses  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from iqa.train.fit import train_epoch  # noqa: E402
 
 SPEED = {
     "fp32": {},
@@ -54,7 +55,7 @@ def group_variants(group: str, selected, device: torch.device):
 
 
 class Trial:
-    """One variant's model, optimizer and loaders, able to run an epoch like `iqa.train.run`."""
+    """One variant's model, optimizer and loaders, able to run an epoch like `iqa.train.fit.run`."""
 
     def __init__(self, cfg, bundle, options: dict, device: torch.device):
         options = dict(options)

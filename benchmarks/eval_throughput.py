@@ -8,7 +8,7 @@ crop positions four ways, timed alternately in one process:
   resize to the cached size, crop, to tensor, normalise) and goes alone through the model, whose
   target network is the grouped convolution (`iqa.reference`);
 - one_crop_per_pass: the same loop over the decode-once cache (the model part of the reference loop);
-- batched_crops: the project's evaluation (`iqa.evaluate.predict`): every crop of
+- batched_crops: the project's evaluation (`iqa.evaluation.evaluate.predict`): every crop of
   `trainer.eval_batch_size` images in one forward pass, crops sliced from the cache;
 - batched_crops_bf16_channels_last: the same under bf16 autocast with channels-last.
 The cache is built before timing, as a run finds it built by the runs before. The script records
@@ -30,10 +30,10 @@ import torchvision.transforms.v2.functional as TF  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from iqa import data, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
 from iqa.data.patches import IMAGENET_MEAN, IMAGENET_STD, crop_offsets  # noqa: E402
-from iqa.evaluate import predict  # noqa: E402
-from iqa.reference import grouped_forward, predict_one_crop_per_pass  # noqa: E402
+from iqa.evaluation.evaluate import predict  # noqa: E402
+from reference import grouped_forward, predict_one_crop_per_pass  # noqa: E402
 
 CASES = {
     "default": [],

@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from iqa import models  # noqa: E402
 from iqa.atomic import write_json  # noqa: E402
 from iqa.config import FUSIONS  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
 
 
 def build(model_name: str, fusion: str, patch: int, device: torch.device):

@@ -23,11 +23,12 @@ from common import add_common_args, add_ratios, command, compose_config, machine
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from iqa import losses, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
+from iqa.train import losses  # noqa: E402
+from iqa import models  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.reference import grouped_forward  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from reference import grouped_forward  # noqa: E402
 
 # Dense tensor-core peaks in TFLOPS (vendor data sheets), matched against the device name in order.
 PEAK_TFLOPS = [

@@ -14,11 +14,12 @@ from common import add_common_args, command, add_ratios, compose_config, machine
 
 import torch  # noqa: E402  (after common, which puts the checkout on sys.path)
 
-from iqa import losses, models  # noqa: E402
+from iqa.train import losses  # noqa: E402
+from iqa import models  # noqa: E402
 from iqa.models.hyperiqa import HyperIQA  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.reference import grouped_forward, grouped_target_net  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from reference import grouped_forward, grouped_target_net  # noqa: E402
 
 FORWARDS = {"bmm": lambda model, x: model(x), "grouped_conv": grouped_forward}
 TARGETS = {"bmm": HyperIQA.target_net, "grouped_conv": grouped_target_net}

@@ -11,7 +11,7 @@ from typing import List, Optional
 
 from iqa.cli import exit_status
 from iqa.errors import IQAError
-from iqa.summary import Summary, metric_values, paired_test, summarize, verdict
+from iqa.report.summary import Summary, metric_values, paired_test, summarize, verdict
 
 
 def _pick(summary: Summary, wanted: str):

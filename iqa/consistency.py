@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from iqa.fingerprint import FILENAME
+from iqa.train.fingerprint import FILENAME
 
 IDENTICAL, DIFFERENT, UNUSABLE = 0, 1, 2
 

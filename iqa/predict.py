@@ -18,16 +18,17 @@ from typing import Dict, List, Optional
 import numpy as np
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, data
+from iqa.train import checkpoint
+from iqa import data
 from iqa.atomic import write_csv
 from iqa.data.decode import DECODE_ERRORS, decode_image
 from iqa.data.fileset import setting_values
 from iqa.data.imageset import ImageSet
 from iqa.cli import exit_status
 from iqa.errors import ConfigError, DataError
-from iqa.evaluate import predict
-from iqa.evaluate_checkpoint import model_from_checkpoint
-from iqa.runtime import resolve_device
+from iqa.evaluation.evaluate import predict
+from iqa.evaluation.checkpoint_eval import model_from_checkpoint
+from iqa.runtime.device import resolve_device
 
 REQUIRED = ("checkpoint", "inputs")
 OPTIONAL = {"output": None, "device": "auto", "batch_size": "16", "short_side": None, "on_bad_image": "error"}

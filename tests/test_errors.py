@@ -10,9 +10,10 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY, run_py
-from iqa import checkpoint, models
+from iqa.train import checkpoint
+from iqa import models
 from iqa.cli import user_error_line
-from iqa.train import run
+from iqa.train.fit import run
 from test_compose import _compose
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 from iqa.errors import ConfigError
-from iqa.gpu_slots import gpu_slot, slot_order
-from iqa.jobs import job_scope
+from iqa.runtime.gpu_slots import gpu_slot, slot_order
+from iqa.runtime.jobs import job_scope
 from test_compose import _compose
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def test_a_taken_slot_is_not_handed_out_twice(tmp_path):
 
 HOLDER = """
 import sys, time
-from iqa.gpu_slots import gpu_slot
+from iqa.runtime.gpu_slots import gpu_slot
 with gpu_slot({gpus!r}, 1, {lock_dir!r}, poll_s=0.05, on_wait=lambda n: print("waiting", flush=True)) as g:
     print("gpu", g, flush=True)
     time.sleep(600)

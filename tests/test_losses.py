@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from iqa.config import LossConfig
-from iqa.losses import RankingLoss, build, pairwise_ranking
+from iqa.train.losses import RankingLoss, build, pairwise_ranking
 
 
 def brute_force(pred, mos, margin):

@@ -14,7 +14,7 @@ from conftest import TINY, run_py
 from test_compose import _compose
 from iqa import models
 from iqa.errors import ConfigError
-from iqa.train import run
+from iqa.train.fit import run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

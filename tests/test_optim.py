@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from iqa.config import OptimConfig, SchedulerConfig
-from iqa.optim import build_optimizer, build_scheduler, current_lrs, param_groups, step_epoch
+from iqa.train.optim import build_optimizer, build_scheduler, current_lrs, param_groups, step_epoch
 
 
 class Tiny(nn.Module):

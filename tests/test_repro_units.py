@@ -12,13 +12,14 @@ from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, consistency, data, resume
+from iqa.train import checkpoint, resume
+from iqa import consistency, data
 from iqa.config import register_configs, validate
 from iqa.data.imageset import ImageSet
 from iqa.errors import ConfigError, DataError
-from iqa.fingerprint import BatchFingerprints
-from iqa.repro import rng_state, seed_everything, set_rng_state
-from iqa.train import EarlyStopping
+from iqa.train.fingerprint import BatchFingerprints
+from iqa.runtime.repro import rng_state, seed_everything, set_rng_state
+from iqa.train.fit import EarlyStopping
 
 register_configs()
 

@@ -8,16 +8,16 @@ import torch._inductor.config as inductor_config
 from torch._dynamo.utils import counters
 from torch.utils.data import DataLoader
 
-from iqa.accel import Accel
+from iqa.runtime.accel import Accel
 from iqa.config import validate
 from iqa.data.imageset import ImageSet
 from iqa.data import patches
 from iqa.data.patches import normalize
 from iqa.errors import ConfigError
-from iqa.evaluate import predict
+from iqa.evaluation.evaluate import predict
 from iqa.models.hyperiqa import HyperIQA
-from iqa.reference import grouped_forward, predict_one_crop_per_pass
-from iqa.repro import seed_everything
+from reference import grouped_forward, predict_one_crop_per_pass
+from iqa.runtime.repro import seed_everything
 from test_compose import _compose
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -68,7 +68,7 @@ def test_one_crop_per_pass_matches_batched_crops():
 
 
 def test_cpu_evaluation_splits_large_batches_without_changing_scores(monkeypatch):
-    from iqa import evaluate
+    from iqa.evaluation import evaluate
     assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 224, 224))] == [8, 8, 4]
     assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 64, 64))] == [20]
     rng = np.random.default_rng(1)

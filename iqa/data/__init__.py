@@ -15,7 +15,7 @@ from iqa.data.imageset import ImageSet, split_by_content, split_official
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
 from iqa.data.synthetic import load_synthetic
 from iqa.errors import ConfigError, DataError
-from iqa.repro import loader_rng
+from iqa.runtime.repro import loader_rng
 
 
 def _synthetic(name: str) -> Callable:

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from iqa.config import validate
-from iqa.gpu_slots import gpu_slot
+from iqa.runtime.gpu_slots import gpu_slot
 
 log = logging.getLogger("iqa")
 

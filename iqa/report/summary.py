@@ -17,7 +17,7 @@ from scipy import stats
 
 from iqa.atomic import write_csv, write_text
 from iqa.errors import DataError
-from iqa.runs import Run, override_key, scan
+from iqa.report.runs import Run, override_key, scan
 
 TEST_METRICS = ("srcc", "plcc", "krcc")
 CROSS_METRICS = ("srcc", "plcc")

@@ -8,10 +8,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from iqa import data
-from iqa.accel import Accel
+from iqa.runtime.accel import Accel
 from iqa.data.patches import normalize
 from iqa.errors import ConfigError
-from iqa.metrics import correlations
+from iqa.evaluation.metrics import correlations
 
 
 # A CPU forward pass over more pixels than about 8 crops of 224 px runs slower per crop: its

@@ -15,18 +15,20 @@ import torch
 from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from iqa import checkpoint, data, losses, models, plots, resume
-from iqa.accel import Accel
+from iqa.train import checkpoint, losses, resume
+from iqa import data, models
+from iqa.report import plots
+from iqa.runtime.accel import Accel
 from iqa.atomic import write_csv, write_json
 from iqa.config import validate
 from iqa.data.patches import normalize
 from iqa.errors import TrainingError
-from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, selection_metric, summary
-from iqa.fingerprint import FILENAME as BATCHES_FILE, BatchFingerprints
-from iqa.metrics import correlations
-from iqa.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
-from iqa.repro import seed_everything
-from iqa.runtime import peak_memory_mb, resolve_device, show_progress
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, selection_metric, summary
+from iqa.train.fingerprint import FILENAME as BATCHES_FILE, BatchFingerprints
+from iqa.evaluation.metrics import correlations
+from iqa.train.optim import build_optimizer, build_scheduler, current_lrs, step_epoch
+from iqa.runtime.repro import seed_everything
+from iqa.runtime.device import peak_memory_mb, resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -102,7 +104,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     validate(cfg)
     seed_everything(cfg.seed, cfg.repro.level)
     if cfg.mode == "eval":
-        from iqa.evaluate_checkpoint import run_eval
+        from iqa.evaluation.checkpoint_eval import run_eval
         return run_eval(cfg, out_dir)
     start = time.perf_counter()
     resume_from = resume.load(cfg, out_dir)

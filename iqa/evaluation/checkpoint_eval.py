@@ -8,13 +8,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, data, models
-from iqa.accel import Accel
+from iqa.train import checkpoint
+from iqa import data, models
+from iqa.runtime.accel import Accel
 from iqa.atomic import write_json
 from iqa.config import ModelConfig
 from iqa.errors import DataError
-from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
-from iqa.runtime import resolve_device, show_progress
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.runtime.device import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 

@@ -20,7 +20,7 @@ class SummaryCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from iqa.errors import IQAError
-        from iqa.summary import summarize
+        from iqa.report.summary import summarize
 
         try:
             summary = summarize(config.hydra.sweep.dir)

@@ -16,10 +16,10 @@ from typing import Dict, Optional, Tuple
 import torch
 from omegaconf import OmegaConf
 
-from iqa import checkpoint
+from iqa.train import checkpoint
 from iqa.atomic import replace_with, write_csv
 from iqa.errors import ConfigError, DataError
-from iqa.repro import rng_state, set_rng_state
+from iqa.runtime.repro import rng_state, set_rng_state
 
 log = logging.getLogger("iqa")
 
