@@ -14,7 +14,7 @@ from iqa.config import register_configs
 from iqa.errors import IQAError, TrialPruned
 from iqa.runtime.jobs import job_scope
 from iqa.report.runs import write_error
-from iqa.train.fit import run
+from iqa.train.job import run
 from iqa.trial_report import epoch_reporter
 
 register_configs()

@@ -20,6 +20,9 @@ for path in (ROOT, ROOT / "tests"):  # `python benchmarks/x.py` puts benchmarks/
     if str(path) not in sys.path:   # tests/ holds the reference implementations some benchmarks compare with
         sys.path.insert(0, str(path))
 
+# every option of the model/fusion config group
+FUSIONS = sorted(p.stem for p in (ROOT / "conf" / "model" / "fusion").glob("*.yaml"))
+
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402

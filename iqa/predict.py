@@ -85,14 +85,14 @@ def _decode(path: Path, short_side: Optional[int], patch: int):
     return img
 
 
-def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg, device, seed: int,
+def score_files(model, files: List[Path], short_side: Optional[int], loader_cfg, device, seed: int,
                 skip: bool) -> List[Dict]:
     """[{'path', 'score'}] per scorable file, decoding CHUNK files at a time."""
     rows = []
     with ThreadPoolExecutor(4) as pool:
         for start in range(0, len(files), CHUNK):
             chunk = files[start:start + CHUNK]
-            decoded = list(pool.map(lambda p: _decode(p, short_side, trainer_cfg.patch_size), chunk))
+            decoded = list(pool.map(lambda p: _decode(p, short_side, loader_cfg.patch_size), chunk))
             good = []
             for path, result in zip(chunk, decoded):
                 if isinstance(result, str):
@@ -105,7 +105,7 @@ def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg
                 continue
             images = ImageSet(name="inputs", images=[img for _, img in good], mos=np.zeros(len(good), np.float32),
                               groups=np.arange(len(good)), names=[str(p) for p, _ in good])
-            scores, _ = predict(model, data.test_loader(images, trainer_cfg, seed), device)
+            scores, _ = predict(model, data.test_loader(images, loader_cfg, seed), device)
             rows += [{"path": str(p), "score": f"{s:.6f}"} for (p, _), s in zip(good, scores)]
     return rows
 
@@ -115,14 +115,14 @@ def run(argv: List[str]) -> List[Dict]:
     state = checkpoint.load(args["checkpoint"])
     checkpoint.require_run_checkpoint(state, args["checkpoint"])
     saved = state["config"]
-    trainer_cfg = OmegaConf.merge(OmegaConf.create(saved["trainer"]),
+    loader_cfg = OmegaConf.merge(OmegaConf.create(saved["loader"]),
                                   {"eval_batch_size": _int(args, "batch_size", 1), "num_workers": 0})
     data_cfg = OmegaConf.create(saved["data"])
     short_side = _int(args, "short_side", 0) if args["short_side"] is not None \
         else setting_values(data_cfg, data_cfg.name)["short_side"]
     device = resolve_device(args["device"])
-    model = model_from_checkpoint(state, trainer_cfg.patch_size, args["checkpoint"]).to(device)
-    rows = score_files(model, image_files(args["inputs"]), short_side, trainer_cfg, device, int(saved["seed"]),
+    model = model_from_checkpoint(state, loader_cfg.patch_size, args["checkpoint"]).to(device)
+    rows = score_files(model, image_files(args["inputs"]), short_side, loader_cfg, device, int(saved["seed"]),
                        skip=args["on_bad_image"] == "skip")
     if args["output"]:
         write_csv(args["output"], rows, ["path", "score"])

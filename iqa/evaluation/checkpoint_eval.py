@@ -12,6 +12,7 @@ from iqa.train import checkpoint
 from iqa import data, models
 from iqa.runtime.accel import Accel
 from iqa.atomic import write_json
+from iqa.run_folder import RunFolder
 from iqa.config import ModelConfig
 from iqa.errors import DataError
 from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
@@ -51,12 +52,12 @@ def run_eval(cfg, out_dir: Path) -> float:
     """Rebuild the checkpoint's model (or build the configured one with `model.weights`), score the
     configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
-    device = resolve_device(cfg.trainer.device)
+    device = resolve_device(cfg.runtime.device)
     if cfg.checkpoint:
         state = checkpoint.load(cfg.checkpoint)
         checkpoint.require_run_checkpoint(state, cfg.checkpoint)
         source, epoch = str(cfg.checkpoint), state["epoch"]
-        patch = state["config"]["trainer"]["patch_size"]
+        patch = state["config"]["loader"]["patch_size"]
         model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
         saved = state["config"]["model"]
         if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
@@ -64,18 +65,18 @@ def run_eval(cfg, out_dir: Path) -> float:
                         saved.get("name"), saved.get("backbone"), cfg.model.name)
         warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
     else:
-        source, epoch, patch = str(cfg.model.weights), None, cfg.trainer.patch_size
+        source, epoch, patch = str(cfg.model.weights), None, cfg.loader.patch_size
         model = models.build(cfg.model, patch).to(device)
-    trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
-    bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
-    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
-    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel))
+    loader_cfg = OmegaConf.merge(cfg.loader, {"patch_size": patch})
+    bundle = data.build(cfg.data, loader_cfg, show_progress(cfg.runtime.progress), training=False)
+    accel = Accel.from_config(cfg.runtime, device, cfg.repro.level)
+    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, loader_cfg, cfg.seed), device, accel))
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed,
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(RunFolder(out_dir).metrics, metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
     line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
             f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())

@@ -72,12 +72,12 @@ def summary(flat: Dict[str, float], cross: List[str]) -> Dict:
     return out
 
 
-def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
+def eval_loaders(bundle, loader_cfg, seed: int) -> Dict[str, DataLoader]:
     """Deterministic crop loaders for the validation split (if any), the test split and every
     cross set, keyed as in `flat_metrics`."""
-    loaders = {} if bundle.val is None else {"val": data.test_loader(bundle.val, trainer_cfg, seed)}
-    loaders["test"] = data.test_loader(bundle.test, trainer_cfg, seed)
-    loaders.update({f"cross_{n}": data.test_loader(s, trainer_cfg, seed) for n, s in bundle.cross.items()})
+    loaders = {} if bundle.val is None else {"val": data.test_loader(bundle.val, loader_cfg, seed)}
+    loaders["test"] = data.test_loader(bundle.test, loader_cfg, seed)
+    loaders.update({f"cross_{n}": data.test_loader(s, loader_cfg, seed) for n, s in bundle.cross.items()})
     return loaders
 
 

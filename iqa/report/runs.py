@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Tuple
 from omegaconf import OmegaConf
 
 from iqa.atomic import write_json
+from iqa.run_folder import RunFolder
 
-ERROR_FILE = "error.json"
 PRUNED = "TrialPruned"
 # Overrides that identify one job of a configuration, not the configuration itself.
 PER_JOB_KEYS = ("seed", "trial.")
@@ -23,7 +23,7 @@ PER_JOB_KEYS = ("seed", "trial.")
 
 def write_error(out_dir, exc: BaseException) -> None:
     """Record why a run ended without metrics, so tables and sweepers can say so."""
-    write_json(Path(out_dir) / ERROR_FILE, {"error": type(exc).__name__, "message": str(exc)})
+    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": str(exc)})
 
 
 @dataclass
@@ -59,12 +59,13 @@ def _read_json(path: Path) -> Optional[Dict]:
 
 def load_run(path: Path) -> Run:
     """Read one run folder (one that has `.hydra/overrides.yaml`)."""
-    overrides = tuple(str(o) for o in OmegaConf.load(path / ".hydra/overrides.yaml"))
+    folder = RunFolder(path)
+    overrides = tuple(str(o) for o in OmegaConf.load(folder.overrides))
     seed = next((int(o.split("=", 1)[1]) for o in overrides if override_key(o) == "seed"), None)
-    metrics = _read_json(path / "metrics.json")
+    metrics = _read_json(folder.metrics)
     if metrics is not None:
         return Run(path, overrides, metrics.get("seed", seed), metrics, "done")
-    error = _read_json(path / ERROR_FILE)
+    error = _read_json(folder.error)
     if error is None:
         return Run(path, overrides, seed, None, "incomplete", "no metrics.json: interrupted, still running, "
                                                              "or crashed (see run.log)")
