@@ -101,7 +101,7 @@ def test_run_paused_after_epoch_1_and_resumed_equals_uninterrupted(runs):
     assert last["epoch"] == 1
     assert set(last["resume"]["rng"]) == {"python", "numpy", "torch", "cuda", "loaders"}
     assert set(last["resume"]["rng"]["loaders"]) == {"train", "test"}
-    assert last["resume"]["early_stopping"]["best_epoch"] == 1
+    assert last["resume"]["state"]["best_epoch"] == 1
 
     # Into a new folder, from the checkpoint, with workers: equal to the uninterrupted run.
     other, _ = runs("resumed-elsewhere", f"checkpoint={p}/checkpoints/last.pt", "trainer.resume=true",
