@@ -76,7 +76,10 @@ class DataConfig(DatasetConfig):
     n_refs: int = 40
     image_size: int = 96
     test_fraction: float = 0.2
+    val_fraction: float = 0.1
     split_seed: int = 0
+    split_file: Optional[str] = None
+    split_column: Optional[str] = None
     cross: List[str] = field(default_factory=lambda: ["synthetic_cross"])
     sets: Dict[str, DatasetConfig] = field(default_factory=dict)
 
@@ -86,7 +89,7 @@ class TrainerConfig:
     epochs: int = 10
     patience: int = 3
     early_stopping: bool = True
-    monitor: str = "test_srcc"
+    monitor: str = "val_srcc"
     batch_size: int = 32
     eval_batch_size: int = 16
     patch_size: int = 64
@@ -133,7 +136,7 @@ class Config:
     repro: ReproConfig = field(default_factory=ReproConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
-    objective: str = "test_srcc"
+    objective: str = "val_srcc"
     mode: str = "train"
     checkpoint: Optional[str] = None
     extras: Any = None
@@ -193,6 +196,11 @@ def validate(cfg: Any) -> None:
     _check(0 < s.gamma <= 1, "scheduler.gamma", "in (0, 1]", s.gamma)
     _check(s.eta_min >= 0, "scheduler.eta_min", ">= 0", s.eta_min)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
+    _check(0.0 <= d.val_fraction < 1.0, "data.val_fraction", "in [0, 1) (0: no validation part)", d.val_fraction)
+    _check(not d.split_column or d.name == "csv", "data.split_column",
+           "null unless data=csv (only a csv metadata file names its split in a column)", d.split_column)
+    _check(not d.split_file or (d.split == "random" and not d.split_column), "data.split_file",
+           "null with data.split=official or data.split_column (a run takes its split from one place)", d.split_file)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
@@ -222,7 +230,8 @@ def validate(cfg: Any) -> None:
     _one_of("trainer.precision", t.precision, PRECISIONS)
     _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
     _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
-    keys = metric_keys(d.cross, has_val=d.split == "official")
+    has_val = d.val_fraction > 0 or d.split == "official" or bool(d.split_file or d.split_column)
+    keys = metric_keys(d.cross, has_val=has_val)
     _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)
     _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)

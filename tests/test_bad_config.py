@@ -13,7 +13,13 @@ CASES = [
     ("trainer.epochs=0", "trainer.epochs=0 is out of range: must be >= 1"),
     ("trainer.patch_size=128", "trainer.patch_size=128 is larger than the smallest image side"),
     ("model.fusion=bogus", "model.fusion='bogus' is out of range: must be one of"),
-    ("trainer.monitor=test_rmse", "trainer.monitor='test_rmse' is out of range: must be one of test_srcc"),
+    ("trainer.monitor=test_rmse", "trainer.monitor='test_rmse' is out of range: must be one of val_srcc"),
+    ("data.val_fraction=1.0", "data.val_fraction=1.0 is out of range: must be in [0, 1)"),
+    ("data.split_column=fold", "data.split_column='fold' is out of range: must be null unless data=csv"),
+    ("data.split_file=s.csv data.split=official", "data.split_file='s.csv' is out of range: must be null with "
+                                                  "data.split=official"),
+    # Without a validation part there is nothing but test to select on: the default monitor is refused.
+    ("data.val_fraction=0", "trainer.monitor='val_srcc' is out of range: must be one of test_srcc"),
 ]
 
 
@@ -23,7 +29,7 @@ VALUE_CASES = [c for c in CASES if "patch_size" not in c[0]]
 @pytest.mark.parametrize("override,message", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
 def test_validate_names_key_and_range(override, message):
     with pytest.raises(ConfigError) as err:
-        validate(_compose(override))
+        validate(_compose(*override.split()))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 

@@ -9,9 +9,9 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from iqa.data import csv_folder, koniq, livec, spaq
+from iqa.data import csv_folder, koniq, livec, spaq, splits
 from iqa.data.fileset import dataset_settings, file_imageset
-from iqa.data.imageset import ImageSet, split_by_content, split_official
+from iqa.data.imageset import ImageSet
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
 from iqa.data.synthetic import load_synthetic
 from iqa.errors import ConfigError, DataError
@@ -25,11 +25,13 @@ def _synthetic(name: str) -> Callable:
 
 
 def _files(name: str, read: Callable) -> Callable:
-    """A loader for a file dataset whose module reads its label file with `read(settings, official)`."""
+    """A loader for a file dataset whose module reads its label file with `read(settings, split_column)`
+    (`split_column`: None, or the column naming the dataset's own split when the run trains on it)."""
     def load(data_cfg, progress) -> ImageSet:
         settings = dataset_settings(data_cfg, name)
-        official = data_cfg.split == "official" and data_cfg.name == name
-        return file_imageset(settings, read(settings, official), data_cfg, progress)
+        own_split = (data_cfg.split == "official" or data_cfg.split_column) and data_cfg.name == name
+        column = (data_cfg.split_column or "split") if own_split else None
+        return file_imageset(settings, read(settings, column), data_cfg, progress)
     return load
 
 
@@ -75,12 +77,14 @@ def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
 
 @dataclass
 class DataBundle:
-    """The train, test and (with an official split) validation parts plus every cross set, decoded."""
+    """The train, test and (unless data.val_fraction=0 leaves none) validation parts plus every
+    cross set, decoded, and the split that made the parts."""
 
     train: ImageSet
     test: ImageSet
     cross: Dict[str, ImageSet]
     val: Optional[ImageSet] = None
+    split: Optional[splits.Split] = None
 
     def skipped_images(self) -> Dict[str, Dict]:
         """Bad images skipped per dataset (data.on_bad_image=skip), for metrics.json."""
@@ -92,11 +96,8 @@ def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) 
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
     check_names(data_cfg)
     full = load_dataset(data_cfg.name, data_cfg, progress)
-    if data_cfg.split == "official":
-        train, val, test = split_official(full)
-    else:
-        train, test = split_by_content(full, data_cfg.test_fraction, data_cfg.split_seed)
-        val = None
+    split, source = splits.choose(full, data_cfg)
+    train, val, test = splits.divide(full, split.parts, source)
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
     for part in [train, val, test, *cross.values()]:
         if part is not None and trainer_cfg.patch_size > part.min_side():
@@ -107,7 +108,7 @@ def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) 
         raise ConfigError(
             f"trainer.batch_size={trainer_cfg.batch_size} is larger than the training set "
             f"({len(train) * trainer_cfg.train_patch_num} patches): must be <= that")
-    return DataBundle(train, test, cross, val)
+    return DataBundle(train, test, cross, val, split)
 
 
 def train_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:
