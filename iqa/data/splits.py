@@ -47,17 +47,32 @@ class Split:
         return write_csv(path, self.rows(), ["image", "part"])
 
 
-def _group_order(images: ImageSet, index: np.ndarray, split_seed: int, stream: int) -> np.ndarray:
-    """The content groups of the images at `index`, in an order drawn from (split_seed, stream)."""
-    return np.random.default_rng([split_seed, stream]).permutation(np.unique(images.groups[index]))
+# A part that is scored needs two images at least: a correlation of one image is undefined.
+MIN_SCORED_IMAGES = 2
+
+
+def _count(wanted: int, order: np.ndarray, sizes: Dict, start: int) -> int:
+    """`wanted` groups from order[start:], or more while they hold fewer than MIN_SCORED_IMAGES images."""
+    n = wanted
+    while n < len(order) - start and sum(sizes[g] for g in order[start:start + n]) < MIN_SCORED_IMAGES:
+        n += 1
+    return n
+
+
+def _sizes(groups: np.ndarray) -> Dict:
+    values, counts = np.unique(groups, return_counts=True)
+    return dict(zip(values.tolist(), counts.tolist()))
 
 
 def random_parts(images: ImageSet, test_fraction: float, val_fraction: float, split_seed: int) -> np.ndarray:
     """Content-disjoint parts: `test_fraction` of the groups to test, then `val_fraction` of the
-    remaining groups to val. The test part depends on (split_seed, test_fraction) only."""
+    remaining groups to val (each at least one group and two images). The test part depends on
+    (split_seed, test_fraction) only."""
     order = np.random.default_rng(split_seed).permutation(np.unique(images.groups))
-    n_test = max(1, int(round(len(order) * test_fraction)))
-    n_val = 0 if val_fraction == 0 else max(1, int(round((len(order) - n_test) * val_fraction)))
+    sizes = _sizes(images.groups)
+    n_test = _count(max(1, int(round(len(order) * test_fraction))), order, sizes, 0)
+    n_val = 0 if val_fraction == 0 else _count(max(1, int(round((len(order) - n_test) * val_fraction))),
+                                                  order, sizes, n_test)
     if n_test + n_val >= len(order):
         raise DataError(f"{images.name}: {len(order)} content groups are too few to split off a test "
                         f"({n_test}) and a validation ({n_val}) part and keep one for training")
@@ -68,12 +83,13 @@ def random_parts(images: ImageSet, test_fraction: float, val_fraction: float, sp
 
 
 def with_val(images: ImageSet, parts: np.ndarray, val_fraction: float, split_seed: int, source: str) -> np.ndarray:
-    """`parts` with `val_fraction` of the training groups moved to val when it has no val part."""
+    """`parts` with `val_fraction` of the training groups (at least one, and two images) moved to
+    val when it has no val part."""
     if val_fraction == 0 or np.any(parts == "val"):
         return parts
     train = np.flatnonzero(parts == "train")
-    order = _group_order(images, train, split_seed, 1)
-    n_val = max(1, int(round(len(order) * val_fraction)))
+    order = np.random.default_rng([split_seed, 1]).permutation(np.unique(images.groups[train]))
+    n_val = _count(max(1, int(round(len(order) * val_fraction))), order, _sizes(images.groups[train]), 0)
     if n_val >= len(order):
         raise DataError(f"{images.name}: the train part of {source} has {len(order)} content groups, too few "
                         f"to split off a validation part (set data.val_fraction=0 to select on test)")
