@@ -81,6 +81,14 @@ def summary(flat: Dict[str, float], cross: List[str]) -> Dict:
     return out
 
 
+def prediction_rows(results: Dict[str, Dict], bundle) -> List[Dict]:
+    """One row per evaluated image, `set,image,mos,pred` (set: val, test or cross_<name>), from
+    `evaluate_all`'s results, whose loaders keep dataset order."""
+    parts = {"val": bundle.val, "test": bundle.test, **{f"cross_{n}": s for n, s in bundle.cross.items()}}
+    return [{"set": key, "image": name, "mos": float(m), "pred": float(p)}
+            for key, r in results.items() for name, m, p in zip(parts[key].names, r["mos"], r["pred"])]
+
+
 def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
     """Deterministic crop loaders for the validation split (if any), the test split and every
     cross set, keyed as in `flat_metrics`."""

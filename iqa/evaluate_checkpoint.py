@@ -1,5 +1,6 @@
 """`mode=eval`: score a saved checkpoint (or the configured model with `model.weights`) on the
-configured test split and cross sets, no training."""
+configured validation and test parts and cross sets, no training; writes metrics.json,
+predictions.csv and scatter.png."""
 from __future__ import annotations
 
 import logging
@@ -8,12 +9,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, data, models
+from iqa import checkpoint, data, models, plots
 from iqa.accel import Accel
-from iqa.atomic import write_json
+from iqa.atomic import write_csv, write_json
 from iqa.config import ModelConfig
 from iqa.errors import DataError
-from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, prediction_rows, summary
 from iqa.runtime import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
@@ -39,7 +40,7 @@ def model_from_checkpoint(state: dict, patch_size: int, path):
 def warn_on_split_mismatch(saved: dict, data_cfg) -> None:
     """Warn when the evaluated split is not the one the checkpoint was trained against: its test
     images may then include training images."""
-    keys = ("name", "split", "split_seed", "test_fraction")
+    keys = ("name", "split", "split_seed", "test_fraction", "split_file", "split_column")
     if saved.get("name") == data_cfg.name and any(saved.get(k) != data_cfg[k] for k in keys):
         log.warning("checkpoint was trained on %s, this evaluates %s: the test split may contain training images",
                     ", ".join(f"data.{k}={saved.get(k)}" for k in keys),
@@ -68,12 +69,17 @@ def run_eval(cfg, out_dir: Path) -> float:
     trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
     bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
     accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
-    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel))
+    results = evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel)
+    flat = flat_metrics(results)
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
-               "objective_value": flat[cfg.objective], "seed": cfg.seed,
+               "objective_value": flat[cfg.objective], "seed": cfg.seed, "split_seed": cfg.data.split_seed,
+               "split_hash": bundle.split.hash(),
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
+    write_csv(out_dir / "predictions.csv", prediction_rows(results, bundle), ["set", "image", "mos", "pred"])
+    plots.scatter(results["test"]["pred"], results["test"]["mos"], out_dir / "scatter.png",
+                  f"{cfg.data.name} test, eval of {Path(source).name}: SRCC {flat['test_srcc']:.3f}")
     write_json(out_dir / "metrics.json", metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
     line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
