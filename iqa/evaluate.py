@@ -100,14 +100,8 @@ def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
 
 def selection_metric(monitor: str, loaders: Dict[str, DataLoader]) -> str:
     """The metric that picks the best epoch, as configured: a test_* or cross_* monitor is kept
-    (and reported as selected on test, see `selected_on_test`), never silently swapped."""
+    (and reported as selected on test, see `iqa.metrics.selected_on_test`), never silently swapped."""
     if monitor.startswith("val_") and "val" not in loaders:
         raise ConfigError(f"trainer.monitor={monitor!r} is out of range: this split has no validation part "
                           f"(data.val_fraction=0 and no val part in the given split)")
     return monitor
-
-
-def selected_on_test(metric: str) -> bool:
-    """Whether choosing by `metric` looks at a test set (the test split or a cross set), which
-    makes that set's reported numbers optimistic."""
-    return not metric.startswith("val_")

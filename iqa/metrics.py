@@ -13,6 +13,14 @@ from scipy.special import expit
 
 # Every metric a split or cross set reports, as its flat-name suffix (test_<m>, cross_<set>_<m>).
 REPORTED = ("srcc", "plcc", "krcc", "plcc_logistic", "rmse_logistic")
+# What a run, its metrics.json and its summary row say when its epoch was chosen on a test set.
+OPTIMISTIC = "selected on test: optimistic"
+
+
+def selected_on_test(metric: str) -> bool:
+    """Whether choosing by `metric` looks at a test set (the test split or a cross set), which
+    makes the reported numbers of that set optimistic."""
+    return not metric.startswith("val_")
 
 
 def correlations(pred, mos) -> Dict[str, float]:

@@ -22,14 +22,13 @@ from statsmodels.stats.power import TTestPower
 
 from iqa.atomic import write_csv, write_text
 from iqa.errors import ConfigError, DataError
-from iqa.metrics import REPORTED
+from iqa.metrics import OPTIMISTIC, REPORTED, selected_on_test
 from iqa.runs import Run, override_key, scan
 
 ALPHA = 0.05
 POWER = 0.8
 # The smallest SRCC gain worth detecting by default: about the seed-to-seed spread on KonIQ.
 DETECT_DELTA = 0.003
-OPTIMISTIC = "selected on test: optimistic"
 # Columns of the printed table (summary.csv has every metric).
 TABLE_METRICS = {"val": ("srcc",), "test": REPORTED, "cross": ("srcc", "plcc")}
 
@@ -46,11 +45,12 @@ def metric_values(metrics: Mapping) -> Dict[str, float]:
     return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
 
 
-def selected_on_test(metrics: Mapping) -> bool:
-    """Whether the run chose its epoch on a test set (its own flag, else read from its monitor)."""
+def run_selected_on_test(metrics: Mapping) -> bool:
+    """Whether the run chose its epoch on a test set (its own flag, else read from its monitor;
+    runs from before validation parts existed monitored test_srcc)."""
     if "selected_on_test" in metrics:
         return bool(metrics["selected_on_test"])
-    return not str(metrics.get("monitor", "test_srcc")).startswith("val_")
+    return selected_on_test(str(metrics.get("monitor", "test_srcc")))
 
 
 def spread(values: Sequence[float]) -> Dict[str, float]:
@@ -174,7 +174,8 @@ class Summary:
             row = {"overrides": " ".join(group), **{k: settings.get(k, "") for k in self.varying},
                    "n": len(runs), "seeds": _joined(r.seed for r in runs),
                    "split_seeds": _joined(r.split_seed for r in runs),
-                   "monitor": " ".join(monitors), "selected_on_test": any(selected_on_test(r.metrics) for r in runs)}
+                   "monitor": " ".join(monitors),
+                   "selected_on_test": any(run_selected_on_test(r.metrics) for r in runs)}
             per_run = [metric_values(r.metrics) for r in runs]
             for stem in dict.fromkeys(k for v in per_run for k in v):
                 stat = spread([v[stem] for v in per_run if stem in v])
