@@ -76,4 +76,5 @@ def logistic_scores(pred, mos) -> Tuple[Dict[str, float], str]:
     if failure:
         return {"plcc_logistic": float("nan"), "rmse_logistic": float("nan")}, failure
     mos = np.asarray(mos, dtype=np.float64)
-    return {"plcc_logistic": float(stats.pearsonr(mapped, mos).statistic), "rmse_logistic": float(np.sqrt(np.mean((mapped - mos) ** 2)))}, ""
+    return {"plcc_logistic": float(stats.pearsonr(mapped, mos).statistic),
+            "rmse_logistic": float(np.sqrt(np.mean((mapped - mos) ** 2)))}, ""

@@ -159,7 +159,8 @@ class Summary:
         hits = [g for g in self.groups if need <= set(g)]
         if len(hits) != 1:
             labels = "; ".join(" ".join(g) or "(no overrides)" for g in self.groups)
-            raise ConfigError(f"baseline '{wanted}' matches {len(hits)} configurations (need exactly 1) among: {labels}")
+            raise ConfigError(f"baseline '{wanted}' matches {len(hits)} configurations (need exactly 1) "
+                              f"among: {labels}")
         return hits[0]
 
     def values(self, group: Tuple[str, ...], metric: Optional[str] = None) -> Dict[Replicate, float]:
@@ -219,11 +220,11 @@ class Summary:
             lines.append(f"Common overrides: `{' '.join(self.common)}`.")
         if self.rows:
             base = next(r for r in self.rows if r["vs_baseline"] == "baseline")
-            lines += ["", f"One row per configuration over its (data.split_seed, seed) replicates: mean ± sample std, "
-                          f"and for {_heading(self.metric)} the median [min, max]. Rows are ranked on {self.objective}; "
-                          f"each is compared on {self.metric} with the baseline ({self.label(base)}) by a paired "
-                          f"t-test over the replicates both ran, with a 95% confidence interval for Δ and Holm-corrected "
-                          f"p-values. The last numeric column is the number of replicates that would detect "
+            lines += ["", f"One row per configuration over its (data.split_seed, seed) replicates: mean ± sample "
+                          f"std, and for {_heading(self.metric)} the median [min, max]. Rows are ranked on "
+                          f"{self.objective}; each is compared on {self.metric} with the baseline ({self.label(base)}) "
+                          f"by a paired t-test over the replicates both ran, with a 95% confidence interval for Δ and "
+                          f"Holm-corrected p-values. The last numeric column is the number of replicates that would detect "
                           f"Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed."]
             if not self.objective.startswith("val_"):
                 lines += ["", f"**The ranking objective {self.objective} is a test metric: the best row is "
