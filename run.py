@@ -12,9 +12,9 @@ from omegaconf import DictConfig
 from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError, TrialPruned
-from iqa.jobs import job_scope
-from iqa.runs import write_error
-from iqa.train import run
+from iqa.runtime.jobs import job_scope
+from iqa.report.runs import write_error
+from iqa.train.job import run
 from iqa.trial_report import epoch_reporter
 
 register_configs()

@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from iqa import data  # noqa: E402
-from iqa.config import TrainerConfig  # noqa: E402
+from iqa.config import LoaderConfig  # noqa: E402
 from iqa.data import cache  # noqa: E402
 from iqa.data.imageset import ImageSet  # noqa: E402
 
@@ -76,9 +76,9 @@ def main() -> None:
         after_open = memory("self", pixels)
         images = ImageSet("koniq_size", [found.images[n] for n in names], np.zeros(len(names), np.float32),
                           np.arange(len(names)), names)
-        trainer_cfg = OmegaConf.merge(OmegaConf.structured(TrainerConfig), {
+        loader_cfg = OmegaConf.merge(OmegaConf.structured(LoaderConfig), {
             "patch_size": 224, "batch_size": 96, "train_patch_num": 1, "num_workers": args.workers})
-        loader = data.train_loader(images, trainer_cfg, seed=0)
+        loader = data.train_loader(images, loader_cfg, seed=0)
         n_batches = min(args.batches or len(loader), len(loader))
         batches = iter(loader)
         t0 = time.perf_counter()

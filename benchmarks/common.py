@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/ first, not the checkout
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "tests"):  # `python benchmarks/x.py` puts benchmarks/ first, not the checkout;
+    if str(path) not in sys.path:   # tests/ holds the reference implementations some benchmarks compare with
+        sys.path.insert(0, str(path))
+
+# every option of the model/fusion config group
+FUSIONS = sorted(p.stem for p in (ROOT / "conf" / "model" / "fusion").glob("*.yaml"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -28,7 +32,7 @@ from PIL import Image  # noqa: E402
 from iqa.atomic import write_csv, write_json  # noqa: E402
 from iqa.config import DataConfig, register_configs, validate  # noqa: E402
 from iqa.data.synthetic import gratings  # noqa: E402
-from iqa.runtime import resolve_device  # noqa: E402
+from iqa.runtime.device import resolve_device  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 KONIQ_SIZE = (1024, 768)

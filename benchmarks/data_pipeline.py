@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from iqa import data  # noqa: E402
 from iqa.atomic import write_json  # noqa: E402
-from iqa.config import TrainerConfig  # noqa: E402
+from iqa.config import LoaderConfig  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def main() -> None:
         root = Path(tmp)
         paths = write_jpegs(root, args.images)
         data_cfg = jpeg_dataset_config(root)
-        trainer_cfg = OmegaConf.merge(OmegaConf.structured(TrainerConfig), {
+        loader_cfg = OmegaConf.merge(OmegaConf.structured(LoaderConfig), {
             "patch_size": args.patch, "batch_size": args.batch, "train_patch_num": 25, "num_workers": args.workers})
         t0 = time.perf_counter()
         data.load_dataset("csv", data_cfg)
@@ -95,7 +95,7 @@ def main() -> None:
         t0 = time.perf_counter()
         images = data.load_dataset("csv", data_cfg)
         open_s = time.perf_counter() - t0
-        cached_loader = data.train_loader(images, trainer_cfg, seed=0)
+        cached_loader = data.train_loader(images, loader_cfg, seed=0)
         reference_loader = DataLoader(ReferencePatches(paths * 25, args.patch),
                                       batch_size=args.batch, shuffle=True, num_workers=args.workers)
         rates = {"cached": [], "cached_cpu_normalised": [], "reference": []}

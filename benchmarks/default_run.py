@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_seed(seed: int, out_root: Path) -> dict:
     folder = out_root / f"seed{seed}"
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "run.py", f"seed={seed}", "trainer.progress=false", f"hydra.run.dir={folder}"],
+    subprocess.run([sys.executable, "run.py", f"seed={seed}", "runtime.progress=false", f"hydra.run.dir={folder}"],
                    cwd=ROOT, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     metrics = json.loads((folder / "metrics.json").read_text())

@@ -2,13 +2,13 @@
 
 Usage: python benchmarks/epoch_time.py [--group speed fusion] [--variant fp32 bf16 ...] [--repeats 2] [--device auto]
 Groups, each timed in one process with its variants' epochs alternating:
-- speed: the default run (`python run.py`) under each speed option (trainer.precision,
+- speed: the default run (`python run.py`) under each speed option (runtime.precision,
   channels_last, compile) or thread count; baseline fp32 on one thread.
 - fusion: swin_tiny at 224 px with each `model.fusion` (none, concat, fpn, attention), fp32;
   baseline none. On a CPU the epoch is a reduced one (84 synthetic images of 256 px, one patch per
   image), since a Swin-T epoch over the default data takes hours there; on CUDA the default data.
 Every variant gets its own model from the same seed and its own loaders over the same decoded
-data, and runs epochs exactly as `iqa.train.run` does. The first epoch of each is a warm-up (with
+data, and runs epochs exactly as `iqa.train.fit.run` does. The first epoch of each is a warm-up (with
 compile=true it includes compilation, reported as `first_epoch_s`). `items` are the epoch's
 training patches.
 Writes benchmarks/results/epoch_time_<device type>.json.
@@ -22,11 +22,12 @@ from common import Stopwatch, add_common_args, add_ratios, command, compose_conf
 
 import torch  # noqa: E402
 
-from iqa import data, losses, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
-from iqa.evaluate import eval_loaders, evaluate_all  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.train import train_epoch  # noqa: E402
+from iqa import data, models  # noqa: E402
+from iqa.build import build  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from iqa.train.epoch import train_epoch  # noqa: E402
 
 SPEED = {
     "fp32": {},
@@ -40,8 +41,8 @@ SPEED = {
 }
 DEFAULT_SPEED = ["fp32", "fp32_all_cores", "channels_last", "bf16", "bf16_channels_last"]
 FUSIONS = ["none", "concat", "fpn", "attention"]
-SWIN_CPU = ["data.image_size=256", "data.n_refs=4", "trainer.train_patch_num=1", "trainer.test_patch_num=1",
-            "trainer.batch_size=16", "trainer.eval_batch_size=8"]
+SWIN_CPU = ["data.image_size=256", "data.n_refs=4", "loader.train_patch_num=1", "loader.test_patch_num=1",
+            "loader.batch_size=16", "loader.eval_batch_size=8"]
 
 
 def group_variants(group: str, selected, device: torch.device):
@@ -49,25 +50,25 @@ def group_variants(group: str, selected, device: torch.device):
     if group == "speed":
         names = selected or DEFAULT_SPEED + (["fp16"] if device.type == "cuda" else [])
         return [], {n: ([], SPEED[n]) for n in names}
-    base = ["model=swin_tiny", "trainer.patch_size=224", *(SWIN_CPU if device.type == "cpu" else [])]
-    return base, {f: ([f"model.fusion={f}"], {}) for f in FUSIONS}
+    base = ["model=swin_tiny", "loader.patch_size=224", *(SWIN_CPU if device.type == "cpu" else [])]
+    return base, {f: ([f"model/fusion={f}"], {}) for f in FUSIONS}
 
 
 class Trial:
-    """One variant's model, optimizer and loaders, able to run an epoch like `iqa.train.run`."""
+    """One variant's model, optimizer and loaders, able to run an epoch like `iqa.train.fit.run`."""
 
     def __init__(self, cfg, bundle, options: dict, device: torch.device):
         options = dict(options)
         self.base_threads = torch.get_num_threads()
         self.threads = options.pop("threads", self.base_threads)
         torch.manual_seed(cfg.seed)
-        self.model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
+        self.model = models.build(cfg.model, cfg.loader.patch_size).to(device)
         self.accel = Accel(device, strict=False, **options)
         self.net = self.accel.prepare(self.model)
-        self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.loss_fn = losses.build(cfg.loss)
-        self.train_loader = data.train_loader(bundle.train, cfg.trainer, cfg.seed)
-        self.loaders = eval_loaders(bundle, cfg.trainer, cfg.seed)
+        self.optimizer = build_optimizer(self.model, cfg.optim, cfg.trainer.lr_ratio)
+        self.loss_fn = build(cfg.loss, "loss")
+        self.train_loader = data.train_loader(bundle.train, cfg.loader, cfg.seed)
+        self.loaders = eval_loaders(bundle, cfg.loader, cfg.seed)
         self.params = sum(p.numel() for p in self.model.parameters())
         self.device, self.epoch, self.wall, self.cpu, self.srcc = device, 0, [], [], None
 
@@ -85,10 +86,10 @@ class Trial:
 
 
 def run_group(base, variants: dict, repeats: int, device: torch.device) -> dict:
-    cfgs = {n: compose_config(*base, *over, "repro=fast", "trainer.progress=false") for n, (over, _) in variants.items()}
+    cfgs = {n: compose_config(*base, *over, "repro=fast", "runtime.progress=false") for n, (over, _) in variants.items()}
     cfg = next(iter(cfgs.values()))
-    bundle = data.build(cfg.data, cfg.trainer)
-    patches = len(bundle.train) * cfg.trainer.train_patch_num // cfg.trainer.batch_size * cfg.trainer.batch_size
+    bundle = data.build(cfg.data, cfg.loader)
+    patches = len(bundle.train) * cfg.loader.train_patch_num // cfg.loader.batch_size * cfg.loader.batch_size
     trials = {n: Trial(cfgs[n], bundle, opts, device) for n, (_, opts) in variants.items()}
     for _ in range(1 + repeats):
         for trial in trials.values():
@@ -98,7 +99,7 @@ def run_group(base, variants: dict, repeats: int, device: torch.device) -> dict:
                for name, t in trials.items()}
     return {"overrides": list(base), "model": cfg.model.name, "train_images": len(bundle.train),
             "eval_images": len(bundle.test) + sum(len(s) for s in bundle.cross.values()),
-            "train_patches": patches, "batch_size": cfg.trainer.batch_size, "patch_size": cfg.trainer.patch_size,
+            "train_patches": patches, "batch_size": cfg.loader.batch_size, "patch_size": cfg.loader.patch_size,
             "baseline": next(iter(variants)), "epoch_s": add_ratios(timings, next(iter(variants)))}
 
 

@@ -8,8 +8,8 @@ crop positions four ways, timed alternately in one process:
   resize to the cached size, crop, to tensor, normalise) and goes alone through the model, whose
   target network is the grouped convolution (`iqa.reference`);
 - one_crop_per_pass: the same loop over the decode-once cache (the model part of the reference loop);
-- batched_crops: the project's evaluation (`iqa.evaluate.predict`): every crop of
-  `trainer.eval_batch_size` images in one forward pass, crops sliced from the cache;
+- batched_crops: the project's evaluation (`iqa.evaluation.evaluate.predict`): every crop of
+  `loader.eval_batch_size` images in one forward pass, crops sliced from the cache;
 - batched_crops_bf16_channels_last: the same under bf16 autocast with channels-last.
 The cache is built before timing, as a run finds it built by the runs before. The script records
 how far the scores differ. Writes benchmarks/results/eval_throughput_<device type>.json.
@@ -30,26 +30,26 @@ import torchvision.transforms.v2.functional as TF  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from iqa import data, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
 from iqa.data.patches import IMAGENET_MEAN, IMAGENET_STD, crop_offsets  # noqa: E402
-from iqa.evaluate import predict  # noqa: E402
-from iqa.reference import grouped_forward, predict_one_crop_per_pass  # noqa: E402
+from iqa.evaluation.evaluate import predict  # noqa: E402
+from reference import grouped_forward, predict_one_crop_per_pass  # noqa: E402
 
 CASES = {
     "default": [],
     # the paper's network and crop count
-    "paper": ["model=hyperiqa_resnet50", "trainer.patch_size=224", "trainer.test_patch_num=25",
-              "trainer.eval_batch_size=2"],
+    "paper": ["model=hyperiqa_resnet50", "loader.patch_size=224", "loader.test_patch_num=25",
+              "loader.eval_batch_size=2"],
 }
 
 
 @torch.no_grad()
-def reference_loop(model, paths, size_hw, trainer_cfg, device: torch.device) -> np.ndarray:
+def reference_loop(model, paths, size_hw, loader_cfg, device: torch.device) -> np.ndarray:
     """Per-image scores the reference way: each crop decoded from its file and scored alone."""
     model.eval()
-    p, scores = trainer_cfg.patch_size, []
+    p, scores = loader_cfg.patch_size, []
     for i, path in enumerate(paths):
-        offsets = crop_offsets(*size_hw, p, trainer_cfg.test_patch_num, trainer_cfg.test_crops, 0, i)
+        offsets = crop_offsets(*size_hw, p, loader_cfg.test_patch_num, loader_cfg.test_crops, 0, i)
         crop_scores = []
         for top, left in offsets:
             with open(path, "rb") as f:
@@ -62,16 +62,16 @@ def reference_loop(model, paths, size_hw, trainer_cfg, device: torch.device) -> 
 
 
 def run_case(overrides, folder: Path, paths, repeats: int, device: torch.device) -> dict:
-    cfg = compose_config(*overrides, "repro=fast", "trainer.progress=false")
+    cfg = compose_config(*overrides, "repro=fast", "runtime.progress=false")
     images = data.load_dataset("csv", jpeg_dataset_config(folder))
-    loader = data.test_loader(images, cfg.trainer, cfg.seed)
+    loader = data.test_loader(images, cfg.loader, cfg.seed)
     size_hw = images.images[0].shape[:2]
     torch.manual_seed(0)
-    model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
+    model = models.build(cfg.model, cfg.loader.patch_size).to(device)
     fast = Accel(device, "bf16", channels_last=True, strict=False)
     fast_model = fast.prepare(copy.deepcopy(model))
     variants = {
-        "reference_loop": lambda: reference_loop(model, paths, size_hw, cfg.trainer, device),
+        "reference_loop": lambda: reference_loop(model, paths, size_hw, cfg.loader, device),
         "one_crop_per_pass": lambda: predict_one_crop_per_pass(model, loader.dataset, device)[0],
         "batched_crops": lambda: predict(model, loader, device)[0],
         "batched_crops_bf16_channels_last": lambda: predict(fast_model, loader, device, fast)[0],
@@ -80,8 +80,8 @@ def run_case(overrides, folder: Path, paths, repeats: int, device: torch.device)
     timings = add_ratios(time_interleaved({k: (lambda fn=fn: len(fn())) for k, fn in variants.items()},
                                           repeats, device), "reference_loop")
     base = scores["batched_crops"]
-    return {"overrides": list(overrides), "model": cfg.model.name, "patch_size": cfg.trainer.patch_size,
-            "crops_per_image": cfg.trainer.test_patch_num, "images_per_pass": cfg.trainer.eval_batch_size,
+    return {"overrides": list(overrides), "model": cfg.model.name, "patch_size": cfg.loader.patch_size,
+            "crops_per_image": cfg.loader.test_patch_num, "images_per_pass": cfg.loader.eval_batch_size,
             "images": len(images), "cached_size_hw": list(size_hw),
             "max_abs_score_diff_vs_batched": {k: float(np.abs(v - base).max()) for k, v in scores.items()},
             "timings": timings}

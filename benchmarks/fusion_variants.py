@@ -22,21 +22,20 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
-from common import ROOT, compose_config, sync
+from common import FUSIONS, ROOT, compose_config, sync
 
 import torch  # noqa: E402
 
 from iqa import models  # noqa: E402
 from iqa.atomic import write_json  # noqa: E402
-from iqa.config import FUSIONS  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
 
 
 def build(model_name: str, fusion: str, patch: int, device: torch.device):
     """The configured model and its optimizer, exactly as a run builds them."""
-    cfg = compose_config(f"model={model_name}", f"model.fusion={fusion}")
+    cfg = compose_config(f"model={model_name}", f"model/fusion={fusion}")
     model = models.build(cfg.model, patch).to(device)
-    return model, build_optimizer(model, cfg.optim)
+    return model, build_optimizer(model, cfg.optim, cfg.trainer.lr_ratio)
 
 
 def clock(device: torch.device):

@@ -23,11 +23,12 @@ from common import add_common_args, add_ratios, command, compose_config, machine
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from iqa import losses, models  # noqa: E402
-from iqa.accel import Accel  # noqa: E402
+from iqa.build import build  # noqa: E402
+from iqa import models  # noqa: E402
+from iqa.runtime.accel import Accel  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.reference import grouped_forward  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from reference import grouped_forward  # noqa: E402
 
 # Dense tensor-core peaks in TFLOPS (vendor data sheets), matched against the device name in order.
 PEAK_TFLOPS = [
@@ -60,11 +61,11 @@ class Variant:
     def __init__(self, name: str, cfg, x_uint8: torch.Tensor, mos: torch.Tensor, device: torch.device):
         torch.manual_seed(0)
         self.name, self.reference = name, name == "reference_style"
-        self.model = models.build(cfg.model, cfg.trainer.patch_size).to(device)
+        self.model = models.build(cfg.model, cfg.loader.patch_size).to(device)
         self.accel = Accel(device, strict=False, **VARIANTS[name]["options"])
         self.net = self.accel.prepare(self.model)
-        self.optimizer = build_optimizer(self.model, cfg.optim)
-        self.loss_fn = losses.build(cfg.loss)
+        self.optimizer = build_optimizer(self.model, cfg.optim, cfg.trainer.lr_ratio)
+        self.loss_fn = build(cfg.loss, "loss")
         self.x, self.mos, self.device = x_uint8, mos, device
         self.x_host = normalize(x_uint8.cpu())  # the reference's float batch, prepared on the CPU
 
@@ -91,7 +92,7 @@ class Variant:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", nargs="*", default=["model=swin_base", "trainer.patch_size=224"],
+    ap.add_argument("--set", nargs="*", default=["model=swin_base", "loader.patch_size=224"],
                     help="run-config overrides choosing the model")
     ap.add_argument("--batch", type=int, default=96)
     ap.add_argument("--steps", type=int, default=10, help="train steps per timed repeat")
@@ -106,7 +107,7 @@ def main() -> None:
     cfg = compose_config(*args.set, "repro=fast")
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     g = torch.Generator().manual_seed(0)
-    p = cfg.trainer.patch_size
+    p = cfg.loader.patch_size
     x = torch.randint(0, 256, (args.batch, 3, p, p), dtype=torch.uint8, generator=g).to(device)
     mos = (torch.rand(args.batch, generator=g) * 100).to(device)
     variants = {name: Variant(name, cfg, x, mos, device) for name in args.variant}

@@ -24,7 +24,7 @@ from omegaconf import OmegaConf
 from iqa import models
 from iqa.config import ModelConfig
 from iqa.data.patches import normalize
-from iqa.repro import seed_everything
+from iqa.runtime.repro import seed_everything
 
 
 def train_steps(level: str, args) -> tuple:

@@ -27,8 +27,8 @@ from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parents[1]
 # A job with next to no training, so that the overhead is most of what is measured.
-JOB = ["experiment=quick", "data.n_refs=3", "data.image_size=64", "data.cross=[]", "trainer.patch_size=32",
-       "trainer.batch_size=8", "trainer.eval_batch_size=8", "trainer.test_patch_num=1", "trainer.progress=false",
+JOB = ["experiment=quick", "data.n_refs=3", "data.image_size=64", "data.cross=[]", "loader.patch_size=32",
+       "loader.batch_size=8", "loader.eval_batch_size=8", "loader.test_patch_num=1", "runtime.progress=false",
        "trainer.epochs=1", "loss=ranking"]
 
 

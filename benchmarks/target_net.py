@@ -14,11 +14,12 @@ from common import add_common_args, command, add_ratios, compose_config, machine
 
 import torch  # noqa: E402  (after common, which puts the checkout on sys.path)
 
-from iqa import losses, models  # noqa: E402
+from iqa.build import build  # noqa: E402
+from iqa import models  # noqa: E402
 from iqa.models.hyperiqa import HyperIQA  # noqa: E402
 from iqa.data.patches import normalize  # noqa: E402
-from iqa.optim import build_optimizer  # noqa: E402
-from iqa.reference import grouped_forward, grouped_target_net  # noqa: E402
+from iqa.train.optim import build_optimizer  # noqa: E402
+from reference import grouped_forward, grouped_target_net  # noqa: E402
 
 FORWARDS = {"bmm": lambda model, x: model(x), "grouped_conv": grouped_forward}
 TARGETS = {"bmm": HyperIQA.target_net, "grouped_conv": grouped_target_net}
@@ -54,11 +55,11 @@ def main() -> None:
     args = ap.parse_args()
     device = setup(args)
     batch = args.batch or (96 if device.type == "cuda" else 8)
-    cfg = compose_config("model=hyperiqa_resnet50", "trainer.patch_size=224", "repro=fast")
+    cfg = compose_config("model=hyperiqa_resnet50", "loader.patch_size=224", "repro=fast")
     torch.manual_seed(0)
     model = models.build(cfg.model, 224).to(device)
-    optimizer = build_optimizer(model, cfg.optim)
-    loss_fn = losses.build(cfg.loss)
+    optimizer = build_optimizer(model, cfg.optim, cfg.trainer.lr_ratio)
+    loss_fn = build(cfg.loss, "loss")
     x = normalize(torch.randint(0, 256, (batch, 3, 224, 224), dtype=torch.uint8)).to(device)
     mos = torch.rand(batch, device=device) * 100
 

@@ -11,12 +11,12 @@ import sys
 from typing import List, Optional
 
 from iqa.cli import exit_status
-from iqa.summary import DETECT_DELTA, Summary, paired_test, summarize, verdict
+from iqa.report.summary import DETECT_DELTA, Summary, paired_test, summarize, verdict
 
 
 def compare(summary: Summary, a: str, b: str) -> str:
     """One line: the paired test of configuration `a` against `b` on the summary's metric."""
-    values = [summary.values(summary.pick(w)) for w in (a, b)]
+    values = [summary.values(summary.pick(w, "--compare")) for w in (a, b)]
     test = paired_test(*values)
     return (f"{a} vs {b} on {summary.metric}: mean difference {test['delta']:+.4f} "
             f"(95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]) over {test['n_paired']} shared replicates, "

@@ -1,7 +1,10 @@
 """Structured config schema and value checks.
 
 The dataclasses are registered with Hydra's ConfigStore so an unknown key or a wrong type fails
-when the config is composed; `validate` checks the ranges no type can express.
+when the config is composed; `validate` checks the ranges no type can express. Each default is
+defined once: typed groups (trainer, loader, runtime, data, model) take theirs from the dataclasses
+here and their yaml files set only what differs; `_target_` groups (loss, optim, scheduler,
+model/fusion, the datasets) are whatever their yaml says.
 """
 from __future__ import annotations
 
@@ -9,48 +12,29 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig
 
 from iqa.errors import ConfigError
 
 
 @dataclass
 class ModelConfig:
+    """HyperIQA on a timm backbone; `fusion` is a `_target_` node of the `model/fusion` group, called
+    with the backbone stages' channel counts."""
+
     name: str = MISSING
     backbone: str = MISSING
+    # keyword arguments of timm.create_model, e.g. Swin's img_size: ${loader.patch_size}
     backbone_args: Dict[str, Any] = field(default_factory=dict)
     pretrained: bool = False
     weights: Optional[str] = None
-    fusion: str = "none"
+    fusion: Any = MISSING
     stages: int = 4
     lda_out: int = 16
     hyper_in: int = 112
     target_sizes: List[int] = field(default_factory=lambda: [224, 112, 56, 28, 14])
     dropout: float = 0.0
     drop_path_rate: float = 0.0
-
-
-@dataclass
-class LossConfig:
-    name: str = "l1"
-    alpha: float = 0.0
-    margin: float = 0.0
-
-
-@dataclass
-class OptimConfig:
-    name: str = "adam"
-    lr: float = 2e-5
-    lr_ratio: float = 10.0
-    weight_decay: float = 5e-4
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = "none"
-    step_size: int = 6
-    gamma: float = 0.1
-    eta_min: float = 0.0
 
 
 @dataclass
@@ -67,7 +51,8 @@ class DatasetConfig:
 @dataclass
 class DataConfig(DatasetConfig):
     """The training set `name` (its DatasetConfig fields, when set, override `sets[name]`),
-    how it is split, and the cross-dataset test sets (each configured by `sets[<name>]`)."""
+    how it is split, and the cross-dataset test sets. Every dataset is a `_target_` node in
+    `sets` (conf/datasets.yaml), so a new one is a yaml entry and a reader of its own."""
 
     name: str = "synthetic"
     split: str = "random"
@@ -80,16 +65,34 @@ class DataConfig(DatasetConfig):
     split_seed: int = 0
     split_file: Optional[str] = None
     split_column: Optional[str] = None
-    cross: List[str] = field(default_factory=lambda: ["synthetic_cross"])
-    sets: Dict[str, DatasetConfig] = field(default_factory=dict)
+    cross: List[str] = field(default_factory=list)
+    sets: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class TrainerConfig:
+    """The fit loop: how long, what picks the best epoch, learning-rate ratio, checkpoints, resume."""
+
     epochs: int = 10
     patience: int = 3
     early_stopping: bool = True
+    # the metric that picks the best epoch and stops early: a validation metric (docs/protocol.md)
     monitor: str = "val_srcc"
+    # the hypernetwork and target heads learn at optim's lr times this; the backbone at optim's lr
+    lr_ratio: float = 10.0
+    save_checkpoints: bool = True
+    # batches.json records the first N training batches (0: none); compare runs with python -m iqa.consistency
+    fingerprint_batches: int = 5
+    # continue the run in hydra.run.dir (or from checkpoint=PATH) from its checkpoints/last.pt
+    resume: bool = False
+    # train at most this many epochs in this process, then save last.pt and stop (null: no limit)
+    epochs_per_session: Optional[int] = None
+
+
+@dataclass
+class LoaderConfig:
+    """Batches and patches: random training crops, deterministic evaluation crops."""
+
     batch_size: int = 32
     eval_batch_size: int = 16
     patch_size: int = 64
@@ -99,17 +102,23 @@ class TrainerConfig:
     flip: bool = True
     color_jitter: float = 0.0
     num_workers: int = 0
+
+
+@dataclass
+class RuntimeConfig:
+    """Where and how fast a job runs (docs/speed.md); none of it changes what a CPU run computes."""
+
     device: str = "auto"
+    # fp32 | bf16 | fp16 autocast (fp16 adds grad scaling), NHWC, torch.compile
     precision: str = "fp32"
     channels_last: bool = False
     compile: bool = False
+    # with device=auto, parallel jobs share each GPU at most this many at a time (docs/launchers.md)
     jobs_per_gpu: int = 1
+    # torch CPU threads per job; 0 keeps the default (all cores; a joblib worker gets its share).
+    # CPU results are bitwise reproducible for the same seed and the same thread count.
     cpu_threads: int = 0
     progress: Optional[bool] = None
-    save_checkpoints: bool = True
-    fingerprint_batches: int = 5
-    resume: bool = False
-    epochs_per_session: Optional[int] = None
 
 
 @dataclass
@@ -127,19 +136,25 @@ class TrialConfig:
 
 @dataclass
 class Config:
+    """The whole run. `loss`, `optim` (`_partial_`) and `scheduler` (`_partial_`) are `_target_`
+    nodes of their config groups: any class with that call signature plugs in."""
+
     model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    loss: Any = MISSING
+    optim: Any = MISSING
+    scheduler: Any = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    loader: LoaderConfig = field(default_factory=LoaderConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
+    # the metric returned to sweepers (and the Optuna objective): val_{srcc,plcc,krcc}; a test_* or
+    # cross_<set>_* objective selects on a test set, and every table then says so (docs/protocol.md)
     objective: str = "val_srcc"
     mode: str = "train"
     checkpoint: Optional[str] = None
-    extras: Any = None
 
 
 def register_configs() -> None:
@@ -147,10 +162,6 @@ def register_configs() -> None:
     ConfigStore.instance().store(name="config_schema", node=Config)
 
 
-FUSIONS = ("none", "concat", "fpn", "attention")
-LOSSES = ("l1", "ranking")
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "cosine", "step")
 TEST_CROPS = ("grid", "center", "random")
 REPRO_LEVELS = ("strict", "fast")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -158,6 +169,7 @@ MODES = ("train", "eval")
 METRICS = ("srcc", "plcc", "krcc")
 SPLITS = ("random", "official")
 ON_BAD_IMAGE = ("error", "skip")
+RANKING_LOSS = "iqa.train.losses.RankingLoss"  # its alpha and margin are range-checked here
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -171,8 +183,7 @@ def _one_of(key: str, value: Any, options: tuple) -> None:
 
 def validate(cfg: Any) -> None:
     """Check value ranges; raise ConfigError naming the first bad key and its allowed range."""
-    m, lo, o, s, d, t = cfg.model, cfg.loss, cfg.optim, cfg.scheduler, cfg.data, cfg.trainer
-    _one_of("model.fusion", m.fusion, FUSIONS)
+    m, d, t, ld, rt = cfg.model, cfg.data, cfg.trainer, cfg.loader, cfg.runtime
     _check(m.stages >= 1, "model.stages", ">= 1", m.stages)
     _check(m.lda_out >= 1, "model.lda_out", ">= 1", m.lda_out)
     _check(m.hyper_in >= 1, "model.hyper_in", ">= 1", m.hyper_in)
@@ -182,19 +193,15 @@ def validate(cfg: Any) -> None:
            f"> 3 * model.lda_out ({3 * m.lda_out})", m.target_sizes[0])
     _check(0.0 <= m.dropout < 1.0, "model.dropout", "in [0, 1)", m.dropout)
     _check(0.0 <= m.drop_path_rate < 1.0, "model.drop_path_rate", "in [0, 1)", m.drop_path_rate)
-    _one_of("loss.name", lo.name, LOSSES)
-    _check(0.0 <= lo.alpha <= 1.0, "loss.alpha", "in [0, 1]", lo.alpha)
-    _check(lo.name != "l1" or lo.alpha == 0, "loss.alpha", "0 with loss=l1 (loss=ranking mixes in the ranking term)",
-           lo.alpha)
-    _check(lo.margin >= 0.0, "loss.margin", ">= 0", lo.margin)
-    _one_of("optim.name", o.name, OPTIMIZERS)
-    _check(o.lr > 0, "optim.lr", "> 0", o.lr)
-    _check(o.lr_ratio > 0, "optim.lr_ratio", "> 0", o.lr_ratio)
-    _check(o.weight_decay >= 0, "optim.weight_decay", ">= 0", o.weight_decay)
-    _one_of("scheduler.name", s.name, SCHEDULERS)
-    _check(s.step_size >= 1, "scheduler.step_size", ">= 1", s.step_size)
-    _check(0 < s.gamma <= 1, "scheduler.gamma", "in (0, 1]", s.gamma)
-    _check(s.eta_min >= 0, "scheduler.eta_min", ">= 0", s.eta_min)
+    for group in ("loss", "optim", "scheduler"):
+        _check(isinstance(cfg[group], DictConfig) and "_target_" in cfg[group], group,
+               f"a config node with a _target_ (pick one from conf/{group}/ or add your own yaml)", cfg[group])
+    _check(isinstance(m.fusion, DictConfig) and "_target_" in m.fusion, "model.fusion",
+           "a config node with a _target_ (pick one with model/fusion=NAME)", m.fusion)
+    if cfg.loss._target_ == RANKING_LOSS:
+        _check(0.0 <= cfg.loss.alpha <= 1.0, "loss.alpha", "in [0, 1]", cfg.loss.alpha)
+        _check(cfg.loss.margin >= 0.0, "loss.margin", ">= 0", cfg.loss.margin)
+    _check(t.lr_ratio > 0, "trainer.lr_ratio", "> 0", t.lr_ratio)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
     _check(0.0 <= d.val_fraction < 1.0, "data.val_fraction", "in [0, 1) (0: no validation part)", d.val_fraction)
     _check(not d.split_column or d.name == "csv", "data.split_column",
@@ -205,31 +212,32 @@ def validate(cfg: Any) -> None:
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
     for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:
-        _check(node.short_side in (None, 0) or node.short_side >= 16, f"{key}.short_side",
-               ">= 16, or 0 to keep sizes", node.short_side)
+        short_side = node.get("short_side")
+        _check(short_side in (None, 0) or short_side >= 16, f"{key}.short_side",
+               ">= 16, or 0 to keep sizes", short_side)
     _check(len(set(d.cross)) == len(d.cross) and d.name not in d.cross, "data.cross",
            f"distinct names other than the training set {d.name!r}", list(d.cross))
     _check(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
     _check(t.patience >= 1, "trainer.patience", ">= 1", t.patience)
-    _check(t.batch_size >= 2, "trainer.batch_size", ">= 2", t.batch_size)
-    _check(t.eval_batch_size >= 1, "trainer.eval_batch_size", ">= 1", t.eval_batch_size)
-    _check(t.patch_size >= 16, "trainer.patch_size", ">= 16", t.patch_size)
-    _check(t.train_patch_num >= 1, "trainer.train_patch_num", ">= 1", t.train_patch_num)
-    _check(t.test_patch_num >= 1, "trainer.test_patch_num", ">= 1", t.test_patch_num)
-    _one_of("trainer.test_crops", t.test_crops, TEST_CROPS)
-    _check(0.0 <= t.color_jitter < 1.0, "trainer.color_jitter", "in [0, 1)", t.color_jitter)
-    _check(t.num_workers >= 0, "trainer.num_workers", ">= 0", t.num_workers)
     _check(t.fingerprint_batches >= 0, "trainer.fingerprint_batches", ">= 0", t.fingerprint_batches)
     _check(t.epochs_per_session is None or t.epochs_per_session >= 1, "trainer.epochs_per_session",
            "null or >= 1", t.epochs_per_session)
     _check(t.epochs_per_session is None or t.save_checkpoints, "trainer.epochs_per_session",
            "null when trainer.save_checkpoints=false (a paused run resumes from checkpoints/last.pt)",
            t.epochs_per_session)
-    _check(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
-           "trainer.device", "auto, cpu, cuda or cuda:N", t.device)
-    _one_of("trainer.precision", t.precision, PRECISIONS)
-    _check(t.jobs_per_gpu >= 1, "trainer.jobs_per_gpu", ">= 1", t.jobs_per_gpu)
-    _check(t.cpu_threads >= 0, "trainer.cpu_threads", ">= 0 (0: the process's default)", t.cpu_threads)
+    _check(ld.batch_size >= 2, "loader.batch_size", ">= 2", ld.batch_size)
+    _check(ld.eval_batch_size >= 1, "loader.eval_batch_size", ">= 1", ld.eval_batch_size)
+    _check(ld.patch_size >= 16, "loader.patch_size", ">= 16", ld.patch_size)
+    _check(ld.train_patch_num >= 1, "loader.train_patch_num", ">= 1", ld.train_patch_num)
+    _check(ld.test_patch_num >= 1, "loader.test_patch_num", ">= 1", ld.test_patch_num)
+    _one_of("loader.test_crops", ld.test_crops, TEST_CROPS)
+    _check(0.0 <= ld.color_jitter < 1.0, "loader.color_jitter", "in [0, 1)", ld.color_jitter)
+    _check(ld.num_workers >= 0, "loader.num_workers", ">= 0", ld.num_workers)
+    _check(rt.device == "auto" or rt.device == "cpu" or rt.device.startswith("cuda"),
+           "runtime.device", "auto, cpu, cuda or cuda:N", rt.device)
+    _one_of("runtime.precision", rt.precision, PRECISIONS)
+    _check(rt.jobs_per_gpu >= 1, "runtime.jobs_per_gpu", ">= 1", rt.jobs_per_gpu)
+    _check(rt.cpu_threads >= 0, "runtime.cpu_threads", ">= 0 (0: the process's default)", rt.cpu_threads)
     has_val = d.val_fraction > 0 or d.split == "official" or bool(d.split_file or d.split_column)
     keys = metric_keys(d.cross, has_val=has_val)
     _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)

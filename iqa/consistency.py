@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from iqa.fingerprint import FILENAME
+from iqa.run_folder import RunFolder
+
+FILENAME = RunFolder(".").batches.name
 
 IDENTICAL, DIFFERENT, UNUSABLE = 0, 1, 2
 

@@ -18,16 +18,17 @@ from typing import Dict, List, Optional
 import numpy as np
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, data
+from iqa.train import checkpoint
+from iqa import data
 from iqa.atomic import write_csv
 from iqa.data.decode import DECODE_ERRORS, decode_image
 from iqa.data.fileset import setting_values
 from iqa.data.imageset import ImageSet
 from iqa.cli import exit_status
 from iqa.errors import ConfigError, DataError
-from iqa.evaluate import predict
-from iqa.evaluate_checkpoint import model_from_checkpoint
-from iqa.runtime import resolve_device
+from iqa.evaluation.evaluate import predict
+from iqa.evaluation.checkpoint_eval import model_from_checkpoint
+from iqa.runtime.device import resolve_device
 
 REQUIRED = ("checkpoint", "inputs")
 OPTIONAL = {"output": None, "device": "auto", "batch_size": "16", "short_side": None, "on_bad_image": "error"}
@@ -84,14 +85,14 @@ def _decode(path: Path, short_side: Optional[int], patch: int):
     return img
 
 
-def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg, device, seed: int,
+def score_files(model, files: List[Path], short_side: Optional[int], loader_cfg, device, seed: int,
                 skip: bool) -> List[Dict]:
     """[{'path', 'score'}] per scorable file, decoding CHUNK files at a time."""
     rows = []
     with ThreadPoolExecutor(4) as pool:
         for start in range(0, len(files), CHUNK):
             chunk = files[start:start + CHUNK]
-            decoded = list(pool.map(lambda p: _decode(p, short_side, trainer_cfg.patch_size), chunk))
+            decoded = list(pool.map(lambda p: _decode(p, short_side, loader_cfg.patch_size), chunk))
             good = []
             for path, result in zip(chunk, decoded):
                 if isinstance(result, str):
@@ -104,7 +105,7 @@ def score_files(model, files: List[Path], short_side: Optional[int], trainer_cfg
                 continue
             images = ImageSet(name="inputs", images=[img for _, img in good], mos=np.zeros(len(good), np.float32),
                               groups=np.arange(len(good)), names=[str(p) for p, _ in good])
-            scores, _ = predict(model, data.test_loader(images, trainer_cfg, seed), device)
+            scores, _ = predict(model, data.test_loader(images, loader_cfg, seed), device)
             rows += [{"path": str(p), "score": f"{s:.6f}"} for (p, _), s in zip(good, scores)]
     return rows
 
@@ -114,14 +115,14 @@ def run(argv: List[str]) -> List[Dict]:
     state = checkpoint.load(args["checkpoint"])
     checkpoint.require_run_checkpoint(state, args["checkpoint"])
     saved = state["config"]
-    trainer_cfg = OmegaConf.merge(OmegaConf.create(saved["trainer"]),
+    loader_cfg = OmegaConf.merge(OmegaConf.create(saved["loader"]),
                                   {"eval_batch_size": _int(args, "batch_size", 1), "num_workers": 0})
     data_cfg = OmegaConf.create(saved["data"])
     short_side = _int(args, "short_side", 0) if args["short_side"] is not None \
         else setting_values(data_cfg, data_cfg.name)["short_side"]
     device = resolve_device(args["device"])
-    model = model_from_checkpoint(state, trainer_cfg.patch_size, args["checkpoint"]).to(device)
-    rows = score_files(model, image_files(args["inputs"]), short_side, trainer_cfg, device, int(saved["seed"]),
+    model = model_from_checkpoint(state, loader_cfg.patch_size, args["checkpoint"]).to(device)
+    rows = score_files(model, image_files(args["inputs"]), short_side, loader_cfg, device, int(saved["seed"]),
                        skip=args["on_bad_image"] == "skip")
     if args["output"]:
         write_csv(args["output"], rows, ["path", "score"])

@@ -20,7 +20,7 @@ PRUNED_ATTR = "pruned_by"
 
 
 def epoch_reporter(cfg) -> Optional[Callable[[int, Dict[str, float]], None]]:
-    """A per-epoch hook for `iqa.train.run` when the job belongs to an Optuna trial, else None."""
+    """A per-epoch hook for `iqa.train.fit.run` when the job belongs to an Optuna trial, else None."""
     if cfg.trial.number is None:
         return None
     import optuna

@@ -19,10 +19,10 @@ TINY = [
     "experiment=quick",
     "data.n_refs=6",
     "data.image_size=64",
-    "trainer.patch_size=32",
-    "trainer.batch_size=8",
-    "trainer.eval_batch_size=8",
-    "trainer.progress=false",
+    "loader.patch_size=32",
+    "loader.batch_size=8",
+    "loader.eval_batch_size=8",
+    "runtime.progress=false",
 ]
 
 
@@ -34,18 +34,19 @@ def cache_dir(tmp_path_factory) -> Path:
     return path
 
 
-def run_py_env(cache: Path) -> dict:
-    """The environment of a `run.py` subprocess."""
+def run_py_env(cache: Path, pythonpath: List[str] = ()) -> dict:
+    """The environment of a `run.py` subprocess; `pythonpath`: folders of the user's own modules."""
     # PYTHONPATH: processes a launcher starts (submitit jobs) import this checkout's `iqa` too.
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), *map(str, pythonpath), os.environ.get("PYTHONPATH")]))
     # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
     return {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
             "OMP_NUM_THREADS": "1"}
 
 
-def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600):
+def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600,
+           pythonpath: List[str] = ()):
     """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=run_py_env(cache),
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=run_py_env(cache, pythonpath),
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"run.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

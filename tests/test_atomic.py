@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import ROOT
-from iqa import checkpoint
+from iqa.train import checkpoint
 from iqa.atomic import replace_with, write_csv
 
 
@@ -47,7 +47,7 @@ def test_a_checkpoint_failing_midway_leaves_the_previous_checkpoint(tmp_path):
 WRITER = """
 import itertools, sys, torch
 from iqa.atomic import write_json
-from iqa.checkpoint import save
+from iqa.train.checkpoint import save
 folder = sys.argv[1]
 model = torch.nn.Linear(256, 256)
 for i in itertools.count():

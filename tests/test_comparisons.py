@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from conftest import ROOT
-from iqa.summary import summarize
+from iqa.report.summary import summarize
 
 CONFIGS = {"loss.alpha=0.0": 0.80, "loss.alpha=0.1": 0.81, "loss.alpha=0.3": 0.79}
 REPLICATES = [(s, seed) for s in (0, 1, 2) for seed in (42, 43)]

@@ -15,7 +15,7 @@ from iqa.data import cache
 from iqa.data import patches
 from iqa.errors import ConfigError, DataError
 
-SMALL = ["trainer.patch_size=32", "trainer.batch_size=8"]
+SMALL = ["loader.patch_size=32", "loader.batch_size=8"]
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def one_line(excinfo) -> str:
 def test_koniq_labels_and_official_split(tmp_path, cfg):
     truth = make_koniq(tmp_path / "koniq")
     c = cfg("data=koniq", f"data.root={tmp_path / 'koniq'}", "data.split=official", "data.short_side=0")
-    bundle = data.build(c.data, c.trainer)
+    bundle = data.build(c.data, c.loader)
     assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (10, 3, 3)
     parts = {"train": bundle.train, "val": bundle.val, "test": bundle.test}
     for part, images in parts.items():
@@ -71,7 +71,7 @@ def test_random_split_is_disjoint_and_follows_split_seed(tmp_path, cfg):
     for seed in (0, 1):
         c = cfg("data=koniq", f"data.root={tmp_path / 'koniq'}", "data.short_side=0", f"data.split_seed={seed}",
                 "seed=7")
-        b = data.build(c.data, c.trainer)
+        b = data.build(c.data, c.loader)
         assert (len(b.train), len(b.val), len(b.test)) == (14, 2, 4)  # 20% test, then 10% of the rest validate
         parts = [set(b.train.names), set(b.val.names), set(b.test.names)]
         assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
@@ -99,13 +99,13 @@ def test_livec_skips_the_rater_training_images(tmp_path, cfg):
 def test_csv_split_column_and_groups(tmp_path, cfg):
     truth = make_csv(tmp_path / "csv")
     c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.split=official")
-    b = data.build(c.data, c.trainer)
+    b = data.build(c.data, c.loader)
     assert sorted(b.test.names) == sorted(p for p, t in truth.items() if t["split"] == "test")
     # The column has no val part: one is drawn from its train part, content-disjoint.
     assert sorted(b.train.names + b.val.names) == sorted(p for p, t in truth.items() if t["split"] == "train")
     assert not {truth[n]["group"] for n in b.val.names} & {truth[n]["group"] for n in b.train.names}
     c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.test_fraction=0.5")
-    b = data.build(c.data, c.trainer)
+    b = data.build(c.data, c.loader)
     train_groups = {truth[n]["group"] for n in b.train.names}
     assert not train_groups & {truth[n]["group"] for n in b.test.names}
 
@@ -146,7 +146,7 @@ def test_bad_image_is_named_or_skipped(tmp_path, cfg):
         data.load_dataset("koniq", c.data)
     assert f"image {bad} cannot be decoded" in one_line(e) and "data.on_bad_image=skip" in str(e.value)
     c = cfg("data=koniq", f"data.root={tmp_path / 'koniq'}", "data.short_side=0", "data.on_bad_image=skip")
-    b = data.build(c.data, c.trainer)
+    b = data.build(c.data, c.loader)
     assert b.skipped_images() == {"koniq": {"count": 1, "names": [bad.name]}}
     assert len(b.train) + len(b.val) + len(b.test) == 15
 
@@ -169,26 +169,26 @@ def test_bad_koniq_metadata_gives_one_line(tmp_path, cfg, damage, expected):
     damage(root)
     c = cfg("data=koniq", f"data.root={root}", "data.short_side=0", "data.split=official")
     with pytest.raises(DataError) as e:
-        data.build(c.data, c.trainer)
+        data.build(c.data, c.loader)
     assert expected.format(root=root) in one_line(e)
 
 
 def test_config_and_split_errors(tmp_path, cfg):
     truth = make_csv(tmp_path / "csv")
     with pytest.raises(ConfigError, match="data.root is not set: pass data.root=PATH to the csv folder"):
-        data.build(cfg("data=csv").data, cfg().trainer)
+        data.build(cfg("data=csv").data, cfg().loader)
     with pytest.raises(DataError, match=r"data.sets.spaq.root=/no/such does not exist"):
         data.build(cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.cross=[spaq]",
-                       "data.sets.spaq.root=/no/such").data, cfg().trainer)
+                       "data.sets.spaq.root=/no/such").data, cfg().loader)
     with pytest.raises(ConfigError, match="data.split=official is out of range for spaq"):
         make_spaq(tmp_path / "spaq")
         c = cfg("data=spaq", f"data.root={tmp_path / 'spaq'}", "data.split=official", "data.short_side=0")
-        data.build(c.data, c.trainer)
+        data.build(c.data, c.loader)
     rows = [[path, t["mos"], "train"] for path, t in truth.items()]
     write_csv(tmp_path / "csv" / "labels.csv", ["path", "mos", "split"], rows)
     with pytest.raises(DataError, match="csv: the test part of the official split is empty"):
         c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.split=official")
-        data.build(c.data, c.trainer)
+        data.build(c.data, c.loader)
 
 
 def test_livec_wrong_variable_is_named(tmp_path, cfg):

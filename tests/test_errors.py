@@ -10,10 +10,11 @@ import torch
 from omegaconf import OmegaConf
 
 from conftest import TINY, run_py
-from iqa import checkpoint, models
+from iqa.train import checkpoint
+from iqa import models
 from iqa.cli import user_error_line
-from iqa.train import run
-from test_compose import _compose
+from iqa.train.job import run
+from helpers import compose
 
 
 def fails(tmp_path, cache_dir, *overrides, multirun=False):
@@ -34,7 +35,7 @@ def fails_in_process(tmp_path, *overrides):
     """Compose and run the job in this process expecting a user error; returns its one line."""
     out = tmp_path / "run"
     try:
-        run(_compose(*TINY, *overrides), out)
+        run(compose(*TINY, *overrides), out)
     except Exception as e:
         line = user_error_line(e)
         assert line is not None and "\n" not in line, repr(e)
@@ -50,8 +51,8 @@ def test_unknown_key(tmp_path, cache_dir):
 
 
 def test_batch_larger_than_the_training_set(tmp_path, cache_dir):
-    line = fails_in_process(tmp_path, "trainer.batch_size=4096")
-    assert line.startswith("trainer.batch_size=4096 is larger than the training set")
+    line = fails_in_process(tmp_path, "loader.batch_size=4096")
+    assert line.startswith("loader.batch_size=4096 is larger than the training set")
 
 
 def test_empty_training_split(tmp_path, cache_dir):
@@ -100,8 +101,8 @@ def test_unreachable_storage_is_named_without_its_password(tmp_path, cache_dir):
 
 def _tiny_checkpoint(path, **model_overrides):
     """A checkpoint as run.py writes it, for a freshly initialised tiny model."""
-    cfg = _compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
-    model = models.build(cfg.model, cfg.trainer.patch_size)
+    cfg = compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
+    model = models.build(cfg.model, cfg.loader.patch_size)
     checkpoint.save(path, model, None, None, 1, {}, OmegaConf.to_container(cfg, resolve=True))
     return path
 

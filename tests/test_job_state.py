@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from iqa.errors import ConfigError
-from iqa.gpu_slots import gpu_slot, slot_order
-from iqa.jobs import job_scope
-from test_compose import _compose
+from iqa.runtime.gpu_slots import gpu_slot, slot_order
+from iqa.runtime.jobs import job_scope
+from helpers import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 GPUS = ["gpu-aaaa", "gpu-bbbb"]
@@ -42,7 +42,7 @@ def test_a_taken_slot_is_not_handed_out_twice(tmp_path):
 
 HOLDER = """
 import sys, time
-from iqa.gpu_slots import gpu_slot
+from iqa.runtime.gpu_slots import gpu_slot
 with gpu_slot({gpus!r}, 1, {lock_dir!r}, poll_s=0.05, on_wait=lambda n: print("waiting", flush=True)) as g:
     print("gpu", g, flush=True)
     time.sleep(600)
@@ -82,12 +82,12 @@ def test_job_scope_restores_torch_defaults_left_changed_by_an_earlier_job():
     torch.set_float32_matmul_precision("medium")
     torch.set_num_threads(max(1, threads + 1))
     try:
-        with job_scope(_compose("trainer.device=cpu")):
+        with job_scope(compose("runtime.device=cpu")):
             assert torch.get_default_dtype() == torch.float32
             assert torch.is_grad_enabled() and not torch.is_anomaly_enabled()
             assert torch.get_float32_matmul_precision() == "highest"
             assert torch.get_num_threads() == threads
-        with job_scope(_compose("trainer.device=cpu", "trainer.cpu_threads=1")):
+        with job_scope(compose("runtime.device=cpu", "runtime.cpu_threads=1")):
             assert torch.get_num_threads() == 1
     finally:
         torch.set_default_dtype(torch.float32)
@@ -98,6 +98,6 @@ def test_job_scope_restores_torch_defaults_left_changed_by_an_earlier_job():
 
 
 def test_job_scope_validates_before_taking_a_slot():
-    with pytest.raises(ConfigError, match="trainer.jobs_per_gpu=0"):
-        with job_scope(_compose("trainer.jobs_per_gpu=0")):
+    with pytest.raises(ConfigError, match="runtime.jobs_per_gpu=0"):
+        with job_scope(compose("runtime.jobs_per_gpu=0")):
             pass

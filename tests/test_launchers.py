@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 
 from conftest import TINY, run_py
 from iqa.config import register_configs
-from test_compose import CONF
+from helpers import CONF
 
 # The same CPU thread count everywhere: float sums, and so the last digits, depend on it.
-SMALL_JOB = [*TINY, "trainer.epochs=1", "trainer.cpu_threads=1", "data.cross=[]"]
+SMALL_JOB = [*TINY, "trainer.epochs=1", "runtime.cpu_threads=1", "data.cross=[]"]
 ONE_EPOCH = [*SMALL_JOB, "hydra.job_logging.formatters.simple.format='%(process)d %(message)s'"]
 VOLATILE = {"wall_s", "epoch_s", "peak_memory_mb"}  # measurements, not results
 

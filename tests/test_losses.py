@@ -2,8 +2,11 @@
 import pytest
 import torch
 
-from iqa.config import LossConfig
-from iqa.losses import RankingLoss, build, pairwise_ranking
+from omegaconf import OmegaConf
+
+from helpers import compose
+from iqa.build import build
+from iqa.train.losses import RankingLoss, pairwise_ranking
 
 
 def brute_force(pred, mos, margin):
@@ -36,8 +39,15 @@ def test_ranking_combines_l1_and_pairs():
 
 def test_alpha_zero_is_exactly_l1():
     pred, mos = torch.tensor([0.1, 0.9, 0.4]), torch.tensor([0.3, 0.2, 0.8])
-    l1 = build(LossConfig(name="l1"))(pred, mos)
-    assert torch.equal(build(LossConfig(name="ranking", alpha=0.0, margin=0.5))(pred, mos), l1)
+    l1 = build(compose("loss=l1").loss, "loss")(pred, mos)
+    ranking = build(compose("loss=ranking", "loss.alpha=0.0", "loss.margin=0.5").loss, "loss")
+    assert isinstance(ranking, RankingLoss) and torch.equal(ranking(pred, mos), l1)
+
+
+def test_a_loss_of_ones_own_plugs_in_by_target():
+    node = OmegaConf.create({"_target_": "torch.nn.SmoothL1Loss", "beta": 0.5})
+    pred, mos = torch.tensor([0.0, 2.0]), torch.tensor([0.2, 0.0])
+    assert build(node, "loss")(pred, mos).item() == pytest.approx(((0.2 ** 2 / 2 / 0.5) + (2.0 - 0.25)) / 2)
 
 
 def test_equal_mos_batch_has_no_pairs_and_keeps_gradients():

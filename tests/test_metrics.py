@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from iqa.metrics import correlations, logistic, logistic_fit, logistic_scores
+from iqa.evaluation.metrics import correlations, logistic, logistic_fit, logistic_scores
 
 
 def test_logistic_mapping_removes_a_monotone_nonlinearity():

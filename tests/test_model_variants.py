@@ -5,10 +5,13 @@ import pytest
 import timm
 import torch
 
-from test_compose import _compose
-from iqa import config, models
+from omegaconf import OmegaConf
+
+from helpers import CONF, compose
+from iqa import models
+from iqa.build import build as build_node
 from iqa.config import validate
-from iqa.models.fusion import FUSIONS, ConcatFusion, build_fusion
+from iqa.models.fusion import ConcatFusion
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -20,22 +23,26 @@ FAMILIES = {  # model config and overrides: a ResNet, a Swin (NHWC features) and
 }
 
 
+FUSIONS = sorted(p.stem for p in (CONF / "model" / "fusion").glob("*.yaml"))
+
+
+def build_fusion(name: str, channels):
+    """The module conf/model/fusion/NAME.yaml builds for stages of these widths."""
+    return build_node(OmegaConf.load(CONF / "model" / "fusion" / f"{name}.yaml"), "model.fusion", channels)
+
+
 def build(family: str, *overrides: str):
     name, extra = FAMILIES[family]
-    cfg = _compose(f"model={name}", *extra, *overrides)
+    cfg = compose(f"model={name}", *extra, *overrides)
     validate(cfg)
     return models.build(cfg.model, PATCH)
 
 
-def test_schema_and_modules_offer_the_same_fusions():
-    assert set(config.FUSIONS) == set(FUSIONS)
-
-
-@pytest.mark.parametrize("fusion", sorted(FUSIONS))
+@pytest.mark.parametrize("fusion", FUSIONS)
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_forward_and_backward(family, fusion):
     torch.manual_seed(0)
-    model = build(family, f"model.fusion={fusion}", "model.dropout=0.2", "model.drop_path_rate=0.1")
+    model = build(family, f"model/fusion={fusion}", "model.dropout=0.2", "model.drop_path_rate=0.1")
     x = torch.randn(2, 3, PATCH, PATCH)
     feats = model.backbone(x)
     assert len(feats) == 4 and all(f.shape[1] == c for f, c in zip(feats, model.backbone.channels))
@@ -91,7 +98,7 @@ def test_dropout_and_drop_path_reach_the_model():
 @pytest.mark.parametrize("name,channels", [("swin_tiny", [96, 192, 384, 768]), ("swin_small", [96, 192, 384, 768]),
                                            ("swin_base", [128, 256, 512, 1024])])
 def test_swin_configs_name_the_papers_window7_patch224_models(name, channels):
-    cfg = _compose(f"model={name}", "trainer.patch_size=224")
+    cfg = compose(f"model={name}", "loader.patch_size=224")
     validate(cfg)
     with torch.device("meta"):  # shapes only, no weights
         info = timm.create_model(cfg.model.backbone, features_only=True, pretrained=False).feature_info
@@ -100,22 +107,22 @@ def test_swin_configs_name_the_papers_window7_patch224_models(name, channels):
 
 
 def test_swin_tiny_builds_with_concat_fusion_at_patch_224():
-    model = models.build(_compose("model=swin_tiny", "model.fusion=concat").model, 224)
+    model = models.build(compose("model=swin_tiny", "model/fusion=concat").model, 224)
     assert model.feature_size == 7 and model.fusion.proj.in_channels == 1440
     assert model.hyper_conv[0].in_channels == 768
 
 
-def test_recipes_compose_and_validate():
-    paper = _compose("experiment=hyperiqa_paper")
-    validate(paper)
-    m, o, t = paper.model, paper.optim, paper.trainer
-    assert (m.name, m.backbone, m.fusion, m.pretrained) == ("hyperiqa_resnet50", "resnet50.tv_in1k", "none", True)
-    assert (o.name, o.lr, o.lr_ratio, o.weight_decay) == ("adam", 2e-5, 10.0, 5e-4)
-    assert (paper.scheduler.name, paper.scheduler.step_size, paper.loss.name) == ("step", 6, "l1")
-    assert (t.patch_size, t.train_patch_num, t.test_patch_num, t.batch_size, t.epochs) == (224, 25, 25, 96, 16)
-    best = _compose("experiment=swin_multiscale")
-    validate(best)
-    m, o, t = best.model, best.optim, best.trainer
-    assert (m.name, m.fusion, m.dropout, m.drop_path_rate, m.pretrained) == ("swin_base", "concat", 0.4, 0.3, True)
-    assert (best.loss.name, o.lr, o.weight_decay, best.scheduler.name) == ("l1", 5e-6, 2e-4, "cosine")
-    assert (t.batch_size, t.epochs, t.patience, t.train_patch_num, t.patch_size) == (32, 30, 7, 20, 224)
+@pytest.mark.parametrize("recipe,fusion,optimizer,scheduler", [
+    ("hyperiqa_paper", "LastStage", torch.optim.Adam, torch.optim.lr_scheduler.StepLR),
+    ("swin_multiscale", "ConcatFusion", torch.optim.Adam, torch.optim.lr_scheduler.CosineAnnealingLR),
+])
+def test_recipes_build_their_parts(recipe, fusion, optimizer, scheduler):
+    cfg = compose(f"experiment={recipe}")
+    validate(cfg)
+    assert models.fusion_name(cfg.model) == fusion and cfg.loss._target_ == "torch.nn.L1Loss"
+    assert cfg.data.name == "koniq" and cfg.loader.patch_size == 224
+    if "swin" in cfg.model.backbone:  # the window grid follows the patch size through the yaml
+        assert cfg.model.backbone_args.img_size == cfg.loader.patch_size
+    model = torch.nn.ModuleDict({"backbone": torch.nn.Linear(2, 2), "head": torch.nn.Linear(2, 1)})
+    opt = build_node(cfg.optim, "optim", [{"params": list(model.parameters())}])
+    assert type(opt) is optimizer and isinstance(build_node(cfg.scheduler, "scheduler", opt), scheduler)

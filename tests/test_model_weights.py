@@ -11,16 +11,19 @@ from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
 from conftest import TINY, run_py
-from test_compose import _compose
+from helpers import compose
 from iqa import models
+from iqa.config import ModelConfig
 from iqa.errors import ConfigError
-from iqa.train import run
+from iqa.train.job import run
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def model_cfg(name: str, **overrides):
-    return OmegaConf.merge(_compose(f"model={name}").model, overrides)
+def model_cfg(name: str, fusion: str = "none", **overrides):
+    """The model node of `model=NAME model/fusion=FUSION`, resolved, with `overrides` set."""
+    cfg = compose(f"model={name}", f"model/fusion={fusion}")
+    return OmegaConf.merge(OmegaConf.structured(ModelConfig), OmegaConf.to_container(cfg.model, resolve=True), overrides)
 
 
 def timm_state(cfg) -> dict:
@@ -119,9 +122,9 @@ def test_offline_pretrained_says_what_to_do(tmp_path, cache_dir, monkeypatch):
 
 @pytest.mark.slow
 def test_swin_fpn_run_then_eval_from_model_weights(run_tiny, tmp_path):
-    out, metrics, _ = run_tiny("model=swin_micro", "model.fusion=fpn", "model.drop_path_rate=0.1")
+    out, metrics, _ = run_tiny("model=swin_micro", "model/fusion=fpn", "model.drop_path_rate=0.1")
     assert "fusion fpn" in (out / "run.log").read_text()
-    run(_compose(*TINY, "mode=eval", "model=swin_micro", "model.fusion=fpn",
+    run(compose(*TINY, "mode=eval", "model=swin_micro", "model/fusion=fpn",
                     f"model.weights={out}/checkpoints/best.pt"), tmp_path / "eval")
     scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert scored["checkpoint"] == f"{out}/checkpoints/best.pt" and scored["checkpoint_epoch"] is None

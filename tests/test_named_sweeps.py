@@ -5,7 +5,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-from iqa.config import FUSIONS, register_configs, validate
+from iqa.config import register_configs, validate
 from iqa.search_space import from_params, parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +32,7 @@ def test_ranking_fusion_searches_what_the_issue_asks():
     cfg = _compose("ranking_fusion")
     space, fixed = parse(from_params(cfg.hydra.sweeper.params))
     assert space == {"loss.alpha": FloatDistribution(0.0, 1.0), "loss.margin": FloatDistribution(0.05, 1.0),
-                     "model.fusion": CategoricalDistribution(["concat", "fpn", "attention"])}
-    assert set(space["model.fusion"].choices) <= set(FUSIONS) and not fixed
-    assert list(cfg.hydra.sweeper.seeds) == [42, 43, 44] and cfg.loss.name == "ranking"
+                     "model/fusion": CategoricalDistribution(["concat", "fpn", "attention"])}
+    fusions = {p.stem for p in (ROOT / "conf" / "model" / "fusion").glob("*.yaml")}
+    assert set(space["model/fusion"].choices) <= fusions and not fixed
+    assert list(cfg.hydra.sweeper.seeds) == [42, 43, 44] and cfg.loss._target_.endswith("RankingLoss")

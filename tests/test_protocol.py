@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from conftest import TINY, run_py
-from iqa.metrics import logistic_scores
+from iqa.evaluation.metrics import logistic_scores
 
 pytestmark = pytest.mark.slow
 OPTIMISTIC = "selected on test: optimistic"

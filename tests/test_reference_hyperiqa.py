@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from test_compose import _compose
+from helpers import compose
 from iqa import models
 from iqa.errors import ConfigError
 from iqa.models import load_reference_hyperiqa
@@ -174,7 +174,7 @@ def test_reference_file_loads_and_scores_like_the_reference(reference_file, refe
 
 
 def test_reference_file_as_model_weights(reference_file, reference_model):
-    cfg = _compose("model=hyperiqa_resnet50", f"model.weights={reference_file[0]}")
+    cfg = compose("model=hyperiqa_resnet50", f"model.weights={reference_file[0]}")
     built = models.build(cfg.model, patch_size=224).state_dict()
     loaded = reference_model.state_dict()
     assert set(built) == set(loaded)
@@ -184,7 +184,7 @@ def test_reference_file_as_model_weights(reference_file, reference_model):
 
 def test_reference_file_into_another_architecture_is_one_line(reference_file):
     path, _ = reference_file
-    cfg = _compose("model=small", f"model.weights={path}")
+    cfg = compose("model=small", f"model.weights={path}")
     with pytest.raises(ConfigError, match="another architecture") as err:
         models.build(cfg.model, patch_size=64)
     assert "\n" not in str(err.value) and str(path) in str(err.value)

@@ -12,13 +12,17 @@ from conftest import ROOT
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, consistency, data, resume
+from iqa.train import checkpoint, resume
+from iqa import consistency, data
 from iqa.config import register_configs, validate
 from iqa.data.imageset import ImageSet
 from iqa.errors import ConfigError, DataError
-from iqa.fingerprint import BatchFingerprints
-from iqa.repro import rng_state, seed_everything, set_rng_state
-from iqa.train import EarlyStopping
+from iqa.train.fingerprint import BatchFingerprints
+from iqa.runtime.repro import rng_state, seed_everything, set_rng_state
+from iqa.run_folder import RunFolder
+from iqa.runtime.accel import Accel
+from iqa.train.callbacks import Checkpoints, Fingerprints
+from iqa.train.fit import Fit
 
 register_configs()
 
@@ -41,8 +45,8 @@ def epoch_batches(loader, epoch):
 
 def test_batches_do_not_depend_on_num_workers():
     images = tiny_images()
-    loaders = {w: data.train_loader(images, composed(f"trainer.num_workers={w}", "trainer.patch_size=16",
-                                                     "trainer.batch_size=4", "trainer.color_jitter=0.3").trainer, 7)
+    loaders = {w: data.train_loader(images, composed(f"loader.num_workers={w}", "loader.patch_size=16",
+                                                     "loader.batch_size=4", "loader.color_jitter=0.3").loader, 7)
                for w in (0, 2)}
     for epoch in (1, 2):
         zero, two = epoch_batches(loaders[0], epoch), epoch_batches(loaders[2], epoch)
@@ -53,7 +57,7 @@ def test_batches_do_not_depend_on_num_workers():
 
 
 def test_seed_zero_is_a_seed_of_its_own():
-    cfg = composed("trainer.patch_size=16", "trainer.batch_size=4").trainer
+    cfg = composed("loader.patch_size=16", "loader.batch_size=4").loader
     first = {seed: epoch_batches(data.train_loader(tiny_images(), cfg, seed), 1)[0][2] for seed in (0, 1)}
     assert torch.equal(epoch_batches(data.train_loader(tiny_images(), cfg, 0), 1)[0][2], first[0])
     assert not torch.equal(first[0], first[1])
@@ -79,7 +83,7 @@ def test_strict_and_fast_set_the_documented_switches(caplog):
 
 
 def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
-    loader = data.train_loader(tiny_images(), composed("trainer.patch_size=16", "trainer.batch_size=4").trainer, 3)
+    loader = data.train_loader(tiny_images(), composed("loader.patch_size=16", "loader.batch_size=4").loader, 3)
     loaders = {"train": loader}
     torch.manual_seed(5), random.seed(5), np.random.seed(5)
     torch.save(rng_state(loaders), tmp_path / "rng.pt")
@@ -93,52 +97,44 @@ def test_rng_state_survives_a_weights_only_checkpoint(tmp_path):
     assert draws() == expected
 
 
-def test_snapshot_and_restore_carry_the_fit_state(tmp_path):
+def test_checkpoint_and_restore_carry_the_fit_state(tmp_path):
     """Everything the loop keeps between epochs comes back from last.pt into fresh objects."""
     cfg = composed()
-    loaders = {"train": data.train_loader(tiny_images(), composed("trainer.patch_size=16", "trainer.batch_size=4").trainer, 1)}
+    train = data.train_loader(tiny_images(), composed("loader.patch_size=16", "loader.batch_size=4").loader, 1)
 
-    def fresh():
+    def fresh(folder):
         torch.manual_seed(0)
         model = torch.nn.Linear(3, 1)
         opt = torch.optim.Adam(model.parameters(), lr=0.1)
-        return model, opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4), EarlyStopping(2, True)
-    model, opt, sched, stopper = fresh()
-    model(torch.ones(2, 3)).sum().backward()
-    opt.step(), sched.step()
-    stopper.update(0.5, 1), stopper.update(0.4, 2)
-    prints = BatchFingerprints(tmp_path / "a" / "batches.json", 3, None, 1)
-    prints.batches = [{"epoch": 1, "step": 1, "sha256": "x"}]
-    history = [{"epoch": 1, "test_srcc": 0.5}, {"epoch": 2, "test_srcc": 0.4}]
-    best_test = {"srcc": 0.5, "pred": np.arange(4.0), "mos": np.ones(4)}
-    extra = {"resume": resume.snapshot(history, {"test_srcc": 0.5}, best_test, stopper, prints, loaders, 12.5)}
-    path = checkpoint.save(tmp_path / "a" / "last.pt", model, opt, sched, 2, {}, OmegaConf.to_container(cfg), extra)
-    state = {**checkpoint.load(path), "path": path}
+        return Fit(cfg=cfg, folder=RunFolder(folder), bundle=None, model=model, net=model, loss_fn=None,
+                   optimizer=opt, scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4),
+                   accel=Accel(torch.device("cpu")), device=torch.device("cpu"), train_loader=train, loaders={},
+                   monitor="test_srcc", resolved_config=OmegaConf.to_container(cfg), callbacks=[], progress=False)
+    fit = fresh(tmp_path / "a")
+    fit.model(torch.ones(2, 3)).sum().backward()
+    fit.optimizer.step(), fit.scheduler.step()
+    results = {"test": {"srcc": 0.5, "pred": np.arange(4.0), "mos": np.ones(4)}}
+    fit.state.update(1, 0.5, {"test_srcc": 0.5}, results), fit.state.update(2, 0.4, {"test_srcc": 0.4}, results)
+    fit.state.history = [{"epoch": 1, "test_srcc": 0.5}, {"epoch": 2, "test_srcc": 0.4}]
+    fit.state.fingerprints = [{"epoch": 1, "step": 1, "sha256": "x"}]
+    fit.start -= 12.5
+    Checkpoints().on_epoch_end(fit, 2, {"test_srcc": 0.4})
+    saved = {**checkpoint.load(fit.folder.last), "path": fit.folder.last}
     expected_draw = torch.rand(2)
 
-    model2, opt2, sched2, stopper2 = fresh()
-    prints2 = BatchFingerprints(tmp_path / "b" / "batches.json", 3, None, 1)
-    got = resume.restore(state, model2, opt2, sched2, stopper2, prints2, loaders, tmp_path / "b")
-    assert got[0] == history and got[1] == {"test_srcc": 0.5} and got[3] == 12.5
-    assert np.array_equal(got[2]["pred"], best_test["pred"]) and got[2]["srcc"] == 0.5
-    assert (stopper2.best, stopper2.best_epoch, stopper2.bad_epochs) == (0.5, 1, 1)
-    assert torch.equal(model2.weight, model.weight) and sched2.last_epoch == sched.last_epoch
-    assert opt2.state_dict()["state"][0]["step"] == 1
-    assert json.loads((tmp_path / "b" / "batches.json").read_text())["batches"] == prints.batches
+    fit2 = fresh(tmp_path / "b")
+    resume.restore(saved, fit2)
+    Fingerprints().on_fit_start(fit2)
+    got = fit2.state
+    assert got.history == fit.state.history and got.best_metrics == {"test_srcc": 0.5}
+    assert got.elapsed_s == pytest.approx(12.5, abs=1.0)
+    assert np.array_equal(got.best_results["test"]["pred"], results["test"]["pred"])
+    assert (got.best_value, got.best_epoch, got.bad_epochs) == (0.5, 1, 1)
+    assert torch.equal(fit2.model.weight, fit.model.weight) and fit2.scheduler.last_epoch == fit.scheduler.last_epoch
+    assert fit2.optimizer.state_dict()["state"][0]["step"] == 1
+    assert json.loads((tmp_path / "b" / "batches.json").read_text())["batches"] == fit.state.fingerprints
     assert (tmp_path / "b" / "history.csv").read_text().splitlines()[0] == "epoch,test_srcc"
     assert torch.equal(torch.rand(2), expected_draw)
-
-
-@pytest.mark.parametrize("overrides, key", [
-    (["checkpoint=x.pt"], "checkpoint"),
-    (["mode=eval", "checkpoint=x.pt", "trainer.resume=true"], "trainer.resume"),
-    (["trainer.epochs_per_session=0"], "trainer.epochs_per_session"),
-    (["trainer.epochs_per_session=1", "trainer.save_checkpoints=false"], "trainer.epochs_per_session"),
-    (["trainer.fingerprint_batches=-1"], "trainer.fingerprint_batches"),
-])
-def test_bad_reproducibility_settings_are_named(overrides, key):
-    with pytest.raises(ConfigError, match=rf"^{key}="):
-        validate(composed(*overrides))
 
 
 def test_resume_refuses_missing_foreign_and_mismatched_checkpoints(tmp_path):
@@ -150,11 +146,12 @@ def test_resume_refuses_missing_foreign_and_mismatched_checkpoints(tmp_path):
     with pytest.raises(DataError, match="holds no resume state"):
         resume.load(composed("trainer.epochs=3", "trainer.resume=true", f"checkpoint={best}"), tmp_path)
     last = checkpoint.save(tmp_path / "last.pt", model, None, None, 1, {}, saved, {"resume": {}})
-    with pytest.raises(ConfigError, match=r"^trainer.epochs=4 differs from 3 in .*last.pt"):
-        resume.load(composed("trainer.epochs=4", "trainer.resume=true", f"checkpoint={last}"), tmp_path)
+    with pytest.raises(ConfigError, match=r"^trainer.patience=4 differs from 3 in .*last.pt"):
+        resume.load(composed("trainer.epochs=3", "trainer.patience=4", "trainer.resume=true", f"checkpoint={last}"),
+                    tmp_path)
     # Where and how it runs may change; what it computes may not.
     state = resume.load(composed("trainer.epochs=3", "trainer.resume=true", f"checkpoint={last}",
-                                 "trainer.num_workers=2", "trainer.progress=true"), tmp_path)
+                                 "loader.num_workers=2", "runtime.progress=true"), tmp_path)
     assert state["epoch"] == 1
 
 

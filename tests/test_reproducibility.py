@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 # span both epochs (an epoch has 5 batches here).
 BASE = [o for o in TINY if not o.startswith("data.n_refs")] + [
     "data.n_refs=3", "data.cross=[]", "trainer.early_stopping=false",
-    "model.dropout=0.2", "trainer.color_jitter=0.2", "trainer.fingerprint_batches=7",
+    "model.dropout=0.2", "loader.color_jitter=0.2", "trainer.fingerprint_batches=7",
 ]
 
 
@@ -78,7 +78,7 @@ def test_same_seed_twice_gives_identical_numbers_and_batches(runs):
 
 def test_num_workers_do_not_change_batches_or_results(runs):
     a = reference(runs)
-    w, _ = runs("workers", "trainer.num_workers=2")
+    w, _ = runs("workers", "loader.num_workers=2")
     assert (a / "batches.json").read_bytes() == (w / "batches.json").read_bytes()
     assert results(a) == results(w)
 
@@ -105,7 +105,7 @@ def test_run_paused_after_epoch_1_and_resumed_equals_uninterrupted(runs):
 
     # Into a new folder, from the checkpoint, with workers: equal to the uninterrupted run.
     other, _ = runs("resumed-elsewhere", f"checkpoint={p}/checkpoints/last.pt", "trainer.resume=true",
-                    "trainer.num_workers=2")
+                    "loader.num_workers=2")
     # In place, the way a requeued cluster job continues.
     runs("resumed-in-place", "trainer.resume=true", into=p)
     for resumed in (other, p):

@@ -22,7 +22,7 @@ from pg_server import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 TINY_SWEEP = [o for o in TINY if not o.startswith("data.n_refs=")] + [
-    "data.n_refs=3", "trainer.test_patch_num=1", "data.cross=[]", "hydra/sweeper=iqa_optuna",
+    "data.n_refs=3", "loader.test_patch_num=1", "data.cross=[]", "hydra/sweeper=iqa_optuna",
     "hydra.sweeper.study_name=shared", "hydra.sweeper.seeds=[42]", "hydra.sweeper.sampler.name=random",
     "loss=ranking", "loss.alpha=interval(0, 1)"]
 

@@ -8,17 +8,17 @@ import torch._inductor.config as inductor_config
 from torch._dynamo.utils import counters
 from torch.utils.data import DataLoader
 
-from iqa.accel import Accel
+from iqa.runtime.accel import Accel
 from iqa.config import validate
 from iqa.data.imageset import ImageSet
 from iqa.data import patches
 from iqa.data.patches import normalize
 from iqa.errors import ConfigError
-from iqa.evaluate import predict
+from iqa.evaluation.evaluate import predict
 from iqa.models.hyperiqa import HyperIQA
-from iqa.reference import grouped_forward, predict_one_crop_per_pass
-from iqa.repro import seed_everything
-from test_compose import _compose
+from reference import grouped_forward, predict_one_crop_per_pass
+from iqa.runtime.repro import seed_everything
+from helpers import compose
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -68,7 +68,7 @@ def test_one_crop_per_pass_matches_batched_crops():
 
 
 def test_cpu_evaluation_splits_large_batches_without_changing_scores(monkeypatch):
-    from iqa import evaluate
+    from iqa.evaluation import evaluate
     assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 224, 224))] == [8, 8, 4]
     assert [len(p) for p in evaluate.forward_passes(torch.zeros(20, 3, 64, 64))] == [20]
     rng = np.random.default_rng(1)
@@ -81,12 +81,12 @@ def test_cpu_evaluation_splits_large_batches_without_changing_scores(monkeypatch
 
 
 @pytest.mark.parametrize("override,message", [
-    ("trainer.precision=fp64", "trainer.precision='fp64' is out of range: must be one of fp32, bf16, fp16"),
-    ("trainer.cpu_threads=-1", "trainer.cpu_threads=-1 is out of range: must be >= 0 (0: the process's default)"),
+    ("runtime.precision=fp64", "runtime.precision='fp64' is out of range: must be one of fp32, bf16, fp16"),
+    ("runtime.cpu_threads=-1", "runtime.cpu_threads=-1 is out of range: must be >= 0 (0: the process's default)"),
 ])
 def test_speed_keys_are_validated(override, message):
     with pytest.raises(ConfigError, match=r"^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
-        validate(_compose(override))
+        validate(compose(override))
 
 
 def test_fp16_steps_through_grad_scaler_and_skips_overflow():
@@ -164,7 +164,7 @@ def test_strict_turns_off_timing_based_and_tf32_choices(monkeypatch):
 
 @pytest.mark.slow
 def test_bf16_channels_last_run_reports_peak_memory(run_tiny):
-    folder, metrics, _ = run_tiny("trainer.precision=bf16", "trainer.channels_last=true", "trainer.cpu_threads=1")
+    folder, metrics, _ = run_tiny("runtime.precision=bf16", "runtime.channels_last=true", "runtime.cpu_threads=1")
     assert math.isfinite(metrics["test_srcc"]) and metrics["epochs_run"] == 2
     assert metrics["peak_memory_mb"]["rss"] > 50
     assert torch.load(folder / "checkpoints/last.pt", weights_only=True)["accel"] == {"grad_scaler": {}}

@@ -15,7 +15,7 @@ from conftest import ROOT, TINY, run_py
 pytestmark = pytest.mark.slow
 # TINY with fewer images and one epoch: these are the suite's longest tests (14 training jobs).
 ONE_EPOCH = [o for o in TINY if not o.startswith("data.n_refs=")] + [
-    "data.n_refs=3", "trainer.epochs=1", "trainer.test_patch_num=1"]
+    "data.n_refs=3", "trainer.epochs=1", "loader.test_patch_num=1"]
 
 
 @pytest.fixture(scope="module")

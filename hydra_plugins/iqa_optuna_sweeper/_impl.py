@@ -37,7 +37,7 @@ from iqa.errors import ConfigError, IQAError, SweepError
 from iqa.optuna_setup import build_pruner, build_sampler, keep_password_out_of_configs, masked, open_storage
 from iqa.shared_study import (FAIL_REASON, WORKER, counted, exclusive, fail_and_retry, fail_stale_trials,
                               heartbeats, worker_id)
-from iqa.runs import load_run, override_key
+from iqa.report.runs import load_run, override_key
 
 log = logging.getLogger("iqa")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -265,7 +265,7 @@ class OptunaSweep:
         failed = [t for t in counted(study.get_trials(deepcopy=False)) if t.state == TrialState.FAIL]
         budget = math.floor(self.conf.max_failure_rate * self.conf.n_trials)
         if len(failed) > budget:
-            from iqa.summary import summarize
+            from iqa.report.summary import summarize
 
             print(summarize(self.sweep_dir).write(), flush=True)
             raise SweepError(f"{len(failed)} trials failed, more than max_failure_rate={self.conf.max_failure_rate} "

@@ -7,42 +7,16 @@ from typing import Callable, Dict, Optional
 
 import torch
 from torch.utils.data import DataLoader
+from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
-from iqa.data import csv_folder, koniq, livec, spaq, splits
-from iqa.data.fileset import dataset_settings, file_imageset
+from iqa.build import build as build_node
+from iqa.data.fileset import FIELDS, dataset_settings, file_imageset
+from iqa.data import splits
 from iqa.data.imageset import ImageSet
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
-from iqa.data.synthetic import load_synthetic
 from iqa.errors import ConfigError, DataError
-from iqa.repro import loader_rng
-
-
-def _synthetic(name: str) -> Callable:
-    def load(data_cfg, progress) -> ImageSet:
-        return load_synthetic(name, data_cfg.n_refs, data_cfg.image_size, data_cfg.cache_dir, progress)
-    return load
-
-
-def _files(name: str, read: Callable) -> Callable:
-    """A loader for a file dataset whose module reads its label file with `read(settings, split_column)`
-    (`split_column`: None, or the column naming the dataset's own split when the run trains on it)."""
-    def load(data_cfg, progress) -> ImageSet:
-        settings = dataset_settings(data_cfg, name)
-        own_split = (data_cfg.split == "official" or data_cfg.split_column) and data_cfg.name == name
-        column = (data_cfg.split_column or "split") if own_split else None
-        return file_imageset(settings, read(settings, column), data_cfg, progress)
-    return load
-
-
-LOADERS: Dict[str, Callable] = {
-    "synthetic": _synthetic("synthetic"),
-    "synthetic_cross": _synthetic("synthetic_cross"),
-    "koniq": _files("koniq", koniq.read),
-    "spaq": _files("spaq", spaq.read),
-    "livec": _files("livec", livec.read),
-    "csv": _files("csv", csv_folder.read),
-}
+from iqa.runtime.repro import loader_rng
 
 
 def progress_bar(enabled: bool) -> Callable:
@@ -50,26 +24,36 @@ def progress_bar(enabled: bool) -> Callable:
     return partial(tqdm, disable=not enabled, dynamic_ncols=True, leave=False)
 
 
-def _known(name: str) -> None:
-    if name not in LOADERS:
-        raise ConfigError(f"dataset {name!r} is unknown: must be one of {', '.join(sorted(LOADERS))}")
+def _known(name: str, data_cfg) -> None:
+    if name not in data_cfg.sets:
+        raise ConfigError(f"dataset {name!r} is unknown: must be one of {', '.join(sorted(data_cfg.sets))} "
+                          f"(or a data.sets.{name} node of your own)")
 
 
 def check_names(data_cfg) -> None:
     """Every named dataset exists and every file dataset's root and metadata are there, before
     anything is decoded."""
     for name in [data_cfg.name, *data_cfg.cross]:
-        _known(name)
-        if name in data_cfg.sets:
-            metadata = dataset_settings(data_cfg, name).path("metadata")
+        _known(name, data_cfg)
+        settings = dataset_settings(data_cfg, name)
+        if settings.metadata is not None:
+            metadata = settings.path("metadata")
             if not metadata.exists():
                 raise DataError(f"{name} metadata file {metadata} does not exist")
 
 
 def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
-    """Decode the named dataset into an ImageSet."""
-    _known(name)
-    images = LOADERS[name](data_cfg, progress_bar(progress))
+    """Read the named dataset with the reader its `data.sets` node names, and decode its images."""
+    _known(name, data_cfg)
+    settings = dataset_settings(data_cfg, name, progress_bar(progress))
+    resolved = OmegaConf.to_container(data_cfg.sets[name], resolve=True)
+    node = OmegaConf.create({k: v for k, v in resolved.items() if k not in FIELDS})
+    # The split column the reader reads when the run trains on the dataset's own split, else None.
+    own_split = (data_cfg.split == "official" or data_cfg.split_column) and data_cfg.name == name
+    official = (data_cfg.split_column or "split") if own_split else None
+    read = build_node(node, f"data.sets.{name}")
+    found = read(settings, official)
+    images = found if isinstance(found, ImageSet) else file_imageset(settings, found, data_cfg, progress_bar(progress))
     if len(images) == 0:
         raise DataError(f"dataset {name!r} has no images")
     return images
@@ -92,7 +76,7 @@ class DataBundle:
         return {name: {"count": len(s.skipped), "names": list(s.skipped)} for name, s in sets.items() if s.skipped}
 
 
-def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) -> DataBundle:
+def build(data_cfg, loader_cfg, progress: bool = False, training: bool = True) -> DataBundle:
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
     check_names(data_cfg)
     full = load_dataset(data_cfg.name, data_cfg, progress)
@@ -100,29 +84,29 @@ def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) 
     train, val, test = splits.divide(full, split.parts, source)
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
     for part in [train, val, test, *cross.values()]:
-        if part is not None and trainer_cfg.patch_size > part.min_side():
+        if part is not None and loader_cfg.patch_size > part.min_side():
             raise ConfigError(
-                f"trainer.patch_size={trainer_cfg.patch_size} is larger than the smallest image side "
+                f"loader.patch_size={loader_cfg.patch_size} is larger than the smallest image side "
                 f"({part.min_side()}) of {part.name}: must be <= {part.min_side()}")
-    if training and trainer_cfg.batch_size > len(train) * trainer_cfg.train_patch_num:
+    if training and loader_cfg.batch_size > len(train) * loader_cfg.train_patch_num:
         raise ConfigError(
-            f"trainer.batch_size={trainer_cfg.batch_size} is larger than the training set "
-            f"({len(train) * trainer_cfg.train_patch_num} patches): must be <= that")
+            f"loader.batch_size={loader_cfg.batch_size} is larger than the training set "
+            f"({len(train) * loader_cfg.train_patch_num} patches): must be <= that")
     return DataBundle(train, test, cross, val, split)
 
 
-def train_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:
+def train_loader(images: ImageSet, loader_cfg, seed: int) -> DataLoader:
     """Shuffled random-crop batches; call `loader.sampler.set_epoch(e)` before each epoch."""
-    ds = TrainPatches(images, trainer_cfg.patch_size, trainer_cfg.train_patch_num, seed,
-                      trainer_cfg.flip, trainer_cfg.color_jitter)
-    return DataLoader(ds, batch_size=trainer_cfg.batch_size, sampler=EpochSampler(len(ds), seed),
-                      num_workers=trainer_cfg.num_workers, drop_last=True,
+    ds = TrainPatches(images, loader_cfg.patch_size, loader_cfg.train_patch_num, seed,
+                      loader_cfg.flip, loader_cfg.color_jitter)
+    return DataLoader(ds, batch_size=loader_cfg.batch_size, sampler=EpochSampler(len(ds), seed),
+                      num_workers=loader_cfg.num_workers, drop_last=True,
                       pin_memory=torch.cuda.is_available(), **loader_rng(seed, "train"))
 
 
-def test_loader(images: ImageSet, trainer_cfg, seed: int) -> DataLoader:
+def test_loader(images: ImageSet, loader_cfg, seed: int) -> DataLoader:
     """Every image's deterministic crops, in dataset order."""
-    ds = TestCrops(images, trainer_cfg.patch_size, trainer_cfg.test_patch_num, trainer_cfg.test_crops, seed)
-    return DataLoader(ds, batch_size=trainer_cfg.eval_batch_size, shuffle=False,
-                      num_workers=trainer_cfg.num_workers, pin_memory=torch.cuda.is_available(),
+    ds = TestCrops(images, loader_cfg.patch_size, loader_cfg.test_patch_num, loader_cfg.test_crops, seed)
+    return DataLoader(ds, batch_size=loader_cfg.eval_batch_size, shuffle=False,
+                      num_workers=loader_cfg.num_workers, pin_memory=torch.cuda.is_available(),
                       **loader_rng(seed, images.name))

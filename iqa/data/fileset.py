@@ -6,7 +6,7 @@ does the rest the same way for all of them: decode through the cache and apply `
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -27,17 +27,21 @@ class DatasetSettings:
 
     name: str
     key: str
-    root: Path
+    root: Optional[Path]
     metadata: Optional[str]
     images: Optional[str]
     label: Optional[str]
     short_side: Optional[int]
+    cache_dir: Optional[str] = None
+    progress: Callable = field(default=lambda it, **kw: it, compare=False)
 
     def path(self, field: str) -> Path:
         """root / the file or folder the setting `field` names."""
         value = getattr(self, field)
         if value is None:
             raise ConfigError(f"{self.key}.{field} is not set: {self.name} needs it")
+        if self.root is None:
+            raise ConfigError(f"{self.key}.root is not set: pass {self.key}.root=PATH to the {self.name} folder")
         return self.root / value
 
     def need_label(self, allowed: Tuple[str, ...]) -> str:
@@ -51,27 +55,27 @@ def setting_values(data_cfg, name: str) -> Dict[str, Any]:
     """Each setting of `name`: `data.sets[name]`, overridden by the flat `data.*` value when
     `name` is the training set and that value is set."""
     node = (data_cfg.get("sets") or {}).get(name)
-    values = {f: (node[f] if node is not None else None) for f in FIELDS}
+    values = {f: (node.get(f) if node is not None else None) for f in FIELDS}
     if name == data_cfg.name:
         values.update({f: data_cfg[f] for f in FIELDS if data_cfg.get(f) is not None})
     return values
 
 
-def dataset_settings(data_cfg, name: str) -> DatasetSettings:
-    """The settings of `name` (see `setting_values`), with its root checked to be a folder, so a
-    missing dataset fails before anything is decoded."""
+def dataset_settings(data_cfg, name: str, progress: Optional[Callable] = None) -> DatasetSettings:
+    """The settings of `name` (see `setting_values`), with its root, when set, checked to be a
+    folder, so a missing dataset fails before anything is decoded."""
     main = name == data_cfg.name
     if name not in data_cfg.sets and not main:
         raise ConfigError(f"data.sets.{name} is not configured: {name} has no settings in conf/datasets.yaml")
     values = setting_values(data_cfg, name)
     key = "data" if main else f"data.sets.{name}"
-    if values["root"] is None:
-        raise ConfigError(f"{key}.root is not set: pass {key}.root=PATH to the {name} folder")
-    root = Path(str(values["root"])).expanduser()
-    if not root.is_dir():
-        raise DataError(f"{key}.root={root} does not exist or is not a folder ({name})")
-    values["root"] = root
-    return DatasetSettings(name=name, key=key, **values)
+    if values["root"] is not None:
+        root = Path(str(values["root"])).expanduser()
+        if not root.is_dir():
+            raise DataError(f"{key}.root={root} does not exist or is not a folder ({name})")
+        values["root"] = root
+    extra = {"progress": progress} if progress is not None else {}
+    return DatasetSettings(name=name, key=key, cache_dir=data_cfg.cache_dir, **values, **extra)
 
 
 def file_imageset(settings: DatasetSettings, recs: Records, data_cfg, progress: Callable) -> ImageSet:

@@ -20,7 +20,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Tuple, Optional
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -193,3 +193,9 @@ def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, prog
         replace_with(path, lambda tmp: _savez(tmp, key=np.asarray(spec.key()), **arrays))
     names = [f"ref{g:03d}_{d}_{lv}" for g, d, lv in zip(arrays["groups"], arrays["distortion"], arrays["level"])]
     return ImageSet(name=name, images=arrays["images"], mos=arrays["mos"], groups=arrays["groups"], names=names)
+
+
+def read(settings, official: Optional[str], n_refs: int, image_size: int) -> ImageSet:
+    """The reader of the synthetic sets in conf/datasets.yaml: the set `settings.name`, generated on
+    first use (it has no official split)."""
+    return load_synthetic(settings.name, n_refs, image_size, settings.cache_dir, settings.progress)

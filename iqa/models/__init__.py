@@ -3,11 +3,17 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from iqa.build import build as build_node
 from iqa.models import reference, weights
 from iqa.models.hyperiqa import HyperIQA
 from iqa.models.reference import load_reference_hyperiqa
 
-__all__ = ["HyperIQA", "build", "load_reference_hyperiqa"]
+__all__ = ["HyperIQA", "build", "fusion_name", "load_reference_hyperiqa"]
+
+
+def fusion_name(model_cfg) -> str:
+    """The fusion's class name, for logs and messages."""
+    return str(model_cfg.fusion._target_).rsplit(".", 1)[-1]
 
 
 def build(model_cfg, patch_size: int) -> HyperIQA:
@@ -19,19 +25,19 @@ def build(model_cfg, patch_size: int) -> HyperIQA:
     state = weights.read_state_dict(path) if path else None
     kind = weights.layout(state) if state is not None else None
     args = model_cfg.backbone_args
-    args = OmegaConf.to_container(args) if isinstance(args, DictConfig) else dict(args)
+    args = OmegaConf.to_container(args, resolve=True) if isinstance(args, DictConfig) else dict(args)
     if kind == weights.BACKBONE:
         weights.require_backbone(model_cfg.backbone, args, state, path)
         state = None  # timm reads the file itself
     model = HyperIQA(
         backbone=model_cfg.backbone, patch_size=patch_size, stages=model_cfg.stages,
-        fusion=model_cfg.fusion, lda_out=model_cfg.lda_out, hyper_in=model_cfg.hyper_in,
+        fusion=lambda channels: build_node(model_cfg.fusion, "model.fusion", channels), lda_out=model_cfg.lda_out, hyper_in=model_cfg.hyper_in,
         target_sizes=list(model_cfg.target_sizes), dropout=model_cfg.dropout,
         drop_path_rate=model_cfg.drop_path_rate, pretrained=model_cfg.pretrained and not path,
         backbone_args=args, backbone_weights=path if kind == weights.BACKBONE else None)
     if kind == weights.REFERENCE:
         state = reference.to_hyperiqa(state)
     if kind in (weights.REFERENCE, weights.HYPERIQA):
-        what = f"model {model_cfg.name} ({model_cfg.backbone}, fusion {model_cfg.fusion})"
+        what = f"model {model_cfg.name} ({model_cfg.backbone}, fusion {fusion_name(model_cfg)})"
         weights.load_state(model, state, f"model.weights={path}", what)
     return model

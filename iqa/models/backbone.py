@@ -20,14 +20,12 @@ class Backbone(nn.Module):
     hard-codes a channel count.
     """
 
-    def __init__(self, name: str, stages: int, patch_size: int, pretrained: bool = False,
+    def __init__(self, name: str, stages: int, pretrained: bool = False,
                  drop_path_rate: float = 0.0, args: Optional[dict] = None, weights_file: Optional[str] = None):
         super().__init__()
         kwargs = dict(args or {})
         if drop_path_rate > 0:
             kwargs["drop_path_rate"] = drop_path_rate
-        if name.startswith("swin"):
-            kwargs["img_size"] = patch_size
         try:
             probe = timm.create_model(name, pretrained=False, features_only=True, **kwargs)
         except RuntimeError as e:

@@ -2,7 +2,8 @@
 
 Every variant has the same interface, `forward(list of NCHW maps) -> NCHW map` with
 `out_channels` (= the last stage's width) channels on the last stage's grid, so the hypernetwork
-after it is the same for all and `model.fusion` is one categorical choice.
+after it is the same for all and `model/fusion` is one categorical choice. A fusion of one's own is
+any module with that interface, built from a `_target_` yaml in the `model/fusion` group.
 """
 from __future__ import annotations
 
@@ -94,11 +95,3 @@ class AttentionFusion(nn.Module):
         projected = torch.stack([p(to_grid(f, last)) for p, f in zip(self.projs, feats)], dim=1)
         weights = self.stage_weights(projected)
         return (projected * weights[..., None, None]).sum(1)
-
-
-FUSIONS = {"none": LastStage, "concat": ConcatFusion, "fpn": FPNFusion, "attention": AttentionFusion}
-
-
-def build_fusion(name: str, channels: List[int]) -> nn.Module:
-    """The fusion module `name` for stages with these channel counts."""
-    return FUSIONS[name](channels)

@@ -11,14 +11,14 @@ weights are applied with batched matrix multiplication.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import torch
 from torch import nn
 
 from iqa.errors import ConfigError
 from iqa.models.backbone import Backbone
-from iqa.models.fusion import build_fusion
+from iqa.models.fusion import LastStage
 
 
 class LDAPool(nn.Module):
@@ -38,17 +38,18 @@ class LDAPool(nn.Module):
 class HyperIQA(nn.Module):
     """Backbone -> fusion -> hypernetwork -> per-image target network -> score of shape [batch]."""
 
-    def __init__(self, backbone: str, patch_size: int, stages: int = 4, fusion: str = "none",
+    def __init__(self, backbone: str, patch_size: int, stages: int = 4,
+                 fusion: Callable[[List[int]], nn.Module] = LastStage,
                  lda_out: int = 16, hyper_in: int = 112, target_sizes=(224, 112, 56, 28, 14),
                  dropout: float = 0.0, drop_path_rate: float = 0.0, pretrained: bool = False,
                  backbone_args: Optional[dict] = None, backbone_weights: Optional[str] = None):
         super().__init__()
-        self.backbone = Backbone(backbone, stages, patch_size, pretrained, drop_path_rate, backbone_args,
+        self.backbone = Backbone(backbone, stages, pretrained, drop_path_rate, backbone_args,
                                  backbone_weights)
         chans, reds = self.backbone.channels, self.backbone.reductions
         self.feature_size = patch_size // reds[-1]
         if self.feature_size < 1 or patch_size % reds[-1]:
-            raise ConfigError(f"trainer.patch_size={patch_size} is out of range: must be a multiple of "
+            raise ConfigError(f"loader.patch_size={patch_size} is out of range: must be a multiple of "
                               f"the backbone's last-stage stride {reds[-1]}")
         sizes = [int(s) for s in target_sizes]
         self.sizes = sizes
@@ -61,7 +62,7 @@ class HyperIQA(nn.Module):
         self.lda = nn.ModuleList(
             LDAPool(c, max(1, reds[-1] // r), lda_out if i < len(chans) - 1 else last_out, i < len(chans) - 1)
             for i, (c, r) in enumerate(zip(chans, reds)))
-        self.fusion = build_fusion(fusion, chans)
+        self.fusion = fusion(chans)
         c = self.fusion.out_channels
         self.hyper_in = hyper_in
         self.hyper_conv = nn.Sequential(

@@ -73,6 +73,6 @@ def load_reference_hyperiqa(path) -> HyperIQA:
     if layout(state) != REFERENCE:
         raise ConfigError(f"{path} is not a reference HyperIQA state dict (it has no res.conv1.weight "
                           f"and fc1w_conv.weight)")
-    model = HyperIQA(backbone="resnet50", stages=4, fusion="none", **reference_sizes(state))
+    model = HyperIQA(backbone="resnet50", stages=4, **reference_sizes(state))
     load_state(model, to_hyperiqa(state), str(path), "a reference HyperIQA (ResNet-50) model")
     return model.eval()

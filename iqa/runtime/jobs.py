@@ -4,7 +4,7 @@ Hydra's basic launcher runs every job of a multirun in one process and joblib re
 processes, so whatever a job changes in torch's process-wide settings would leak into the next
 job. `job_scope` puts those settings back to torch's defaults before each job (seeding and the
 determinism flags are set by `seed_everything` at run start), gives the job a GPU slot when it
-trains on CUDA with `trainer.device=auto`, and hands cached memory back when the job ends.
+trains on CUDA with `runtime.device=auto`, and hands cached memory back when the job ends.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from iqa.config import validate
-from iqa.gpu_slots import gpu_slot
+from iqa.runtime.gpu_slots import gpu_slot
 
 log = logging.getLogger("iqa")
 
@@ -51,13 +51,13 @@ def _release_memory() -> None:
 def job_scope(cfg) -> Iterator[None]:
     """Run one job with fresh torch globals and, on CUDA with device=auto, its own GPU slot."""
     validate(cfg)
-    reset_torch_globals(cfg.trainer.cpu_threads)
+    reset_torch_globals(cfg.runtime.cpu_threads)
     with ExitStack() as stack:
         stack.callback(_release_memory)
-        if cfg.trainer.device == "auto" and torch.cuda.is_available():
-            per_gpu = cfg.trainer.jobs_per_gpu
+        if cfg.runtime.device == "auto" and torch.cuda.is_available():
+            per_gpu = cfg.runtime.jobs_per_gpu
             gpu = stack.enter_context(gpu_slot(cuda_ids(), per_gpu, on_wait=lambda n: log.warning(
-                "all %d GPU slots are taken (trainer.jobs_per_gpu=%d): waiting for one to free up", n, per_gpu)))
+                "all %d GPU slots are taken (runtime.jobs_per_gpu=%d): waiting for one to free up", n, per_gpu)))
             torch.cuda.set_device(gpu)
-            log.info("GPU slot: cuda:%d (trainer.jobs_per_gpu=%d)", gpu, per_gpu)
+            log.info("GPU slot: cuda:%d (runtime.jobs_per_gpu=%d)", gpu, per_gpu)
         yield

@@ -14,8 +14,8 @@ from typing import Dict, List, Optional, Tuple
 from omegaconf import OmegaConf
 
 from iqa.atomic import write_json
+from iqa.run_folder import RunFolder
 
-ERROR_FILE = "error.json"
 PRUNED = "TrialPruned"
 # Overrides that identify one replicate of a configuration, not the configuration itself: the
 # training seed, the split seed and the sweeper's bookkeeping.
@@ -24,7 +24,7 @@ PER_JOB_KEYS = ("seed", "data.split_seed", "trial.")
 
 def write_error(out_dir, exc: BaseException) -> None:
     """Record why a run ended without metrics, so tables and sweepers can say so."""
-    write_json(Path(out_dir) / ERROR_FILE, {"error": type(exc).__name__, "message": str(exc)})
+    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": str(exc)})
 
 
 @dataclass
@@ -64,24 +64,26 @@ def _read_json(path: Path) -> Optional[Dict]:
         return None
 
 
-def _split_seed(path: Path, metrics: Optional[Dict]) -> Optional[int]:
+def _split_seed(folder: RunFolder, metrics: Optional[Dict]) -> Optional[int]:
     """The run's data.split_seed: from metrics.json, else its composed config (None if unreadable)."""
     if metrics is not None and "split_seed" in metrics:
         return metrics["split_seed"]
     try:
-        return OmegaConf.select(OmegaConf.load(path / ".hydra/config.yaml"), "data.split_seed")
+        return OmegaConf.select(OmegaConf.load(folder.config), "data.split_seed")
     except Exception:  # a missing or half-written config: the run still counts, unpaired by split
         return None
 
 
 def load_run(path: Path) -> Run:
     """Read one run folder (one that has `.hydra/overrides.yaml`)."""
-    overrides = tuple(str(o) for o in OmegaConf.load(path / ".hydra/overrides.yaml"))
+    folder = RunFolder(path)
+    overrides = tuple(str(o) for o in OmegaConf.load(folder.overrides))
     seed = next((int(o.split("=", 1)[1]) for o in overrides if override_key(o) == "seed"), None)
-    metrics = _read_json(path / "metrics.json")
+    metrics = _read_json(folder.metrics)
     if metrics is not None:
-        return Run(path, overrides, metrics.get("seed", seed), metrics, "done", split_seed=_split_seed(path, metrics))
-    error = _read_json(path / ERROR_FILE)
+        return Run(path, overrides, metrics.get("seed", seed), metrics, "done",
+                   split_seed=_split_seed(folder, metrics))
+    error = _read_json(folder.error)
     if error is None:
         return Run(path, overrides, seed, None, "incomplete", "no metrics.json: interrupted, still running, "
                                                              "or crashed (see run.log)")

@@ -9,10 +9,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from iqa import data
-from iqa.accel import Accel
+from iqa.runtime.accel import Accel
 from iqa.data.patches import normalize
 from iqa.errors import ConfigError
-from iqa.metrics import REPORTED, correlations, logistic_scores
+from iqa.evaluation.metrics import REPORTED, correlations, logistic_scores
 
 log = logging.getLogger("iqa")
 
@@ -89,18 +89,18 @@ def prediction_rows(results: Dict[str, Dict], bundle) -> List[Dict]:
             for key, r in results.items() for name, m, p in zip(parts[key].names, r["mos"], r["pred"])]
 
 
-def eval_loaders(bundle, trainer_cfg, seed: int) -> Dict[str, DataLoader]:
+def eval_loaders(bundle, loader_cfg, seed: int) -> Dict[str, DataLoader]:
     """Deterministic crop loaders for the validation split (if any), the test split and every
     cross set, keyed as in `flat_metrics`."""
-    loaders = {} if bundle.val is None else {"val": data.test_loader(bundle.val, trainer_cfg, seed)}
-    loaders["test"] = data.test_loader(bundle.test, trainer_cfg, seed)
-    loaders.update({f"cross_{n}": data.test_loader(s, trainer_cfg, seed) for n, s in bundle.cross.items()})
+    loaders = {} if bundle.val is None else {"val": data.test_loader(bundle.val, loader_cfg, seed)}
+    loaders["test"] = data.test_loader(bundle.test, loader_cfg, seed)
+    loaders.update({f"cross_{n}": data.test_loader(s, loader_cfg, seed) for n, s in bundle.cross.items()})
     return loaders
 
 
 def selection_metric(monitor: str, loaders: Dict[str, DataLoader]) -> str:
     """The metric that picks the best epoch, as configured: a test_* or cross_* monitor is kept
-    (and reported as selected on test, see `iqa.metrics.selected_on_test`), never silently swapped."""
+    (and reported as selected on test, see `iqa.evaluation.metrics.selected_on_test`), never silently swapped."""
     if monitor.startswith("val_") and "val" not in loaders:
         raise ConfigError(f"trainer.monitor={monitor!r} is out of range: this split has no validation part "
                           f"(data.val_fraction=0 and no val part in the given split)")

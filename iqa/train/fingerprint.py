@@ -17,8 +17,6 @@ if TYPE_CHECKING:  # importing torch is not needed to read or compare fingerprin
 
 from iqa.atomic import write_json
 
-FILENAME = "batches.json"
-
 
 def fingerprint(epoch: int, step: int, patches: torch.Tensor, samples: torch.Tensor, dataset) -> dict:
     """One batch as the loader delivered it (uint8 patches, before normalisation and device transfer)."""

@@ -11,21 +11,24 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import torch
 from omegaconf import OmegaConf
 
-from iqa import checkpoint
+from iqa.train import checkpoint
 from iqa.atomic import replace_with, write_csv
 from iqa.errors import ConfigError, DataError
-from iqa.repro import rng_state, set_rng_state
+from iqa.run_folder import RunFolder
+from iqa.runtime.repro import set_rng_state
+from iqa.train.callbacks import EarlyStopping
+from iqa.train.state import FitState
 
 log = logging.getLogger("iqa")
 
 # Keys that change where or how a run executes, never what it computes (on one device type).
-MAY_DIFFER = ("trainer.resume", "trainer.epochs_per_session", "trainer.progress", "trainer.num_workers",
-              "trainer.device", "data.cache_dir", "checkpoint")
+MAY_DIFFER = ("trainer.resume", "trainer.epochs_per_session", "runtime.progress", "loader.num_workers",
+              "runtime.device", "data.cache_dir", "checkpoint")
 
 
 def _flat(tree: dict, prefix: str = "") -> Dict[str, object]:
@@ -51,7 +54,7 @@ def checkpoint_to_resume(cfg, out_dir: Path) -> Optional[Path]:
     """`checkpoint=PATH` if given, else this run folder's `checkpoints/last.pt`; None unless resuming."""
     if not cfg.trainer.resume:
         return None
-    path = Path(cfg.checkpoint) if cfg.checkpoint else Path(out_dir) / "checkpoints" / "last.pt"
+    path = Path(cfg.checkpoint) if cfg.checkpoint else RunFolder(out_dir).last
     if not path.is_file():
         hint = "" if cfg.checkpoint else (": pass hydra.run.dir=<the interrupted run folder> "
                                           "or checkpoint=<its checkpoints/last.pt>")
@@ -73,66 +76,47 @@ def load(cfg, out_dir: Path) -> Optional[dict]:
     return state
 
 
-def snapshot(history, best_flat, best_test, stopper, fingerprints, loaders, elapsed_s: float) -> dict:
-    """The fit loop's state after an epoch, for `checkpoint.save(..., extra={'resume': ...})`."""
-    best = None if best_test is None else {
-        **{k: v for k, v in best_test.items() if k not in ("pred", "mos")},
-        "pred": torch.from_numpy(best_test["pred"]), "mos": torch.from_numpy(best_test["mos"])}
-    return {
-        "history": history,
-        "best_flat": best_flat,
-        "best_test": best,
-        "early_stopping": {"best": stopper.best, "best_epoch": stopper.best_epoch, "bad_epochs": stopper.bad_epochs},
-        "fingerprints": fingerprints.batches,
-        "elapsed_s": elapsed_s,
-        "threads": torch.get_num_threads(),
-        "rng": rng_state(loaders),
-    }
-
-
-def restore(state: dict, model, optimizer, scheduler, stopper, fingerprints, loaders,
-            out_dir: Path) -> Tuple[list, dict, Optional[dict], float]:
-    """Load everything `snapshot` saved; returns (history, best_flat, best_test, elapsed_s).
+def restore(saved: dict, fit) -> None:
+    """Load what the Checkpoints callback saved in last.pt into `fit`: weights, optimizer,
+    scheduler, speed-option state, the FitState, and last every random generator.
 
     Call it last before the epoch loop: nothing may draw random numbers in between.
     """
-    r = state["resume"]
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    stopper.best, stopper.best_epoch, stopper.bad_epochs = (
-        r["early_stopping"][k] for k in ("best", "best_epoch", "bad_epochs"))
-    fingerprints.restore(r["fingerprints"])
-    best_test = None if r["best_test"] is None else {
-        **r["best_test"], "pred": r["best_test"]["pred"].numpy(), "mos": r["best_test"]["mos"].numpy()}
-    write_csv(Path(out_dir) / "history.csv", r["history"])
-    _bring_best_checkpoint(Path(state["path"]), Path(out_dir) / "checkpoints", stopper.best_epoch)
-    set_rng_state(r["rng"], loaders)
+    r = saved["resume"]
+    fit.model.load_state_dict(saved["model"])
+    fit.optimizer.load_state_dict(saved["optimizer"])
+    fit.scheduler.load_state_dict(saved["scheduler"])
+    fit.accel.load_state_dict(saved.get("accel"))
+    fit.state = FitState.from_checkpoint(r["state"])
+    fit.start -= fit.state.elapsed_s
+    write_csv(fit.folder.history, fit.state.history)
+    _bring_best_checkpoint(Path(saved["path"]), fit.folder.best, fit.state.best_epoch)
+    set_rng_state(r["rng"], fit.all_loaders)
     if r["threads"] != torch.get_num_threads():
         log.warning("resuming with %d torch threads where the interrupted run had %d: float sums change order, "
                     "so results match the uninterrupted run closely but not bit for bit (set OMP_NUM_THREADS=%d)",
                     torch.get_num_threads(), r["threads"], r["threads"])
-    log.info("resumed from %s after epoch %d (%.1f s of training so far)", state["path"], state["epoch"],
-             r["elapsed_s"])
-    return r["history"], r["best_flat"], best_test, r["elapsed_s"]
+    log.info("resumed from %s after epoch %d (%.1f s of training so far)", saved["path"], saved["epoch"],
+             fit.state.elapsed_s)
 
 
-def _bring_best_checkpoint(source: Path, ckpt_dir: Path, best_epoch: int) -> None:
+def _bring_best_checkpoint(source: Path, target: Path, best_epoch: int) -> None:
     """When resuming into another folder, copy the interrupted run's best.pt along."""
-    best = source.parent / "best.pt"
-    if source.parent.resolve() == ckpt_dir.resolve() or best_epoch == 0:
+    best = source.parent / target.name
+    if source.parent.resolve() == target.parent.resolve() or best_epoch == 0:
         return
     if best.is_file() and checkpoint.load(best)["epoch"] == best_epoch:
-        replace_with(ckpt_dir / "best.pt", lambda tmp: shutil.copyfile(best, tmp))
+        replace_with(target, lambda tmp: shutil.copyfile(best, tmp))
     else:
         log.warning("no best.pt of epoch %d next to %s: this folder gets a best.pt only if a later "
                     "epoch improves", best_epoch, source)
 
 
-def epochs_to_run(trainer_cfg, done: int, stopper) -> range:
-    """The epochs this process trains: up to `trainer.epochs`, at most `trainer.epochs_per_session`."""
-    if stopper.should_stop:
+def epochs_to_run(trainer_cfg, state: FitState) -> range:
+    """The epochs this process trains: up to `trainer.epochs`, at most `trainer.epochs_per_session`,
+    none when the interrupted run had already stopped early."""
+    done = state.epochs_done
+    if EarlyStopping.stalled(trainer_cfg, state):
         return range(done + 1, done + 1)
     last = trainer_cfg.epochs
     if trainer_cfg.epochs_per_session is not None:

@@ -1,6 +1,6 @@
 """Speed options of a run: autocast precision, fp16 grad scaling, channels-last, torch.compile.
 
-One `Accel` built from `cfg.trainer` carries every choice, so the training loop and evaluation
+One `Accel` built from `cfg.runtime` carries every choice, so the training loop and evaluation
 apply the same ones; the fp32 default is a no-op on every path.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 def check_device_support(precision: str, device: torch.device) -> None:
     """bf16 needs an Ampere or newer GPU on CUDA; raise ConfigError before any work is done."""
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"trainer.precision=bf16 is not supported by {torch.cuda.get_device_name(device)}: "
+        raise ConfigError(f"runtime.precision=bf16 is not supported by {torch.cuda.get_device_name(device)}: "
                           f"use fp16 or fp32")
 
 
@@ -41,11 +41,11 @@ class Accel:
         self.compile_backend = compile_backend
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
         if precision == "fp16" and device.type == "cpu":
-            log.warning("trainer.precision=fp16 on CPU is emulated and many times slower than fp32; bf16 is fast on CPU")
+            log.warning("runtime.precision=fp16 on CPU is emulated and many times slower than fp32; bf16 is fast on CPU")
 
     @classmethod
-    def from_config(cls, trainer_cfg, device: torch.device, repro_level: str) -> "Accel":
-        return cls(device, trainer_cfg.precision, trainer_cfg.channels_last, trainer_cfg.compile,
+    def from_config(cls, runtime_cfg, device: torch.device, repro_level: str) -> "Accel":
+        return cls(device, runtime_cfg.precision, runtime_cfg.channels_last, runtime_cfg.compile,
                    strict=repro_level == "strict")
 
     def prepare(self, model: nn.Module) -> nn.Module:

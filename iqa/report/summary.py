@@ -22,8 +22,8 @@ from statsmodels.stats.power import TTestPower
 
 from iqa.atomic import write_csv, write_text
 from iqa.errors import ConfigError, DataError
-from iqa.metrics import OPTIMISTIC, REPORTED, selected_on_test
-from iqa.runs import Run, override_key, scan
+from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
+from iqa.report.runs import Run, override_key, scan
 
 ALPHA = 0.05
 POWER = 0.8
@@ -153,13 +153,13 @@ class Summary:
         self.baseline = self.pick(baseline) if baseline else None
         self.rows = self._rows()
 
-    def pick(self, wanted: str) -> Tuple[str, ...]:
+    def pick(self, wanted: str, what: str = "baseline") -> Tuple[str, ...]:
         """The one configuration whose overrides include every `key=value` in `wanted`."""
         need = set(wanted.split())
         hits = [g for g in self.groups if need <= set(g)]
         if len(hits) != 1:
             labels = "; ".join(" ".join(g) or "(no overrides)" for g in self.groups)
-            raise ConfigError(f"baseline '{wanted}' matches {len(hits)} configurations (need exactly 1) "
+            raise ConfigError(f"{what} '{wanted}' matches {len(hits)} configurations (need exactly 1) "
                               f"among: {labels}")
         return hits[0]
 

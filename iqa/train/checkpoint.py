@@ -41,7 +41,7 @@ def load(path, map_location: Any = "cpu") -> dict:
 def require_run_checkpoint(state: Any, path) -> None:
     """DataError unless `state` has the layout `save` writes (weights plus the run's config)."""
     config = state.get("config") if isinstance(state, dict) else None
-    if not (isinstance(config, dict) and {"model", "trainer"} <= set(config) and isinstance(state.get("model"), dict)):
+    if not (isinstance(config, dict) and {"model", "loader"} <= set(config) and isinstance(state.get("model"), dict)):
         raise DataError(f"checkpoint {path} was not written by run.py: it lacks the 'model' weights "
                         f"and the 'config' of the run")
 

@@ -9,13 +9,16 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from iqa import checkpoint, data, models, plots
-from iqa.accel import Accel
+from iqa.train import checkpoint
+from iqa import data, models
+from iqa.runtime.accel import Accel
 from iqa.atomic import write_csv, write_json
+from iqa.run_folder import RunFolder
 from iqa.config import ModelConfig
 from iqa.errors import DataError
-from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, prediction_rows, summary
-from iqa.runtime import resolve_device, show_progress
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, prediction_rows, summary
+from iqa.report import plots
+from iqa.runtime.device import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
 
@@ -51,12 +54,12 @@ def run_eval(cfg, out_dir: Path) -> float:
     """Rebuild the checkpoint's model (or build the configured one with `model.weights`), score the
     configured splits and cross sets, write metrics.json."""
     start = time.perf_counter()
-    device = resolve_device(cfg.trainer.device)
+    device = resolve_device(cfg.runtime.device)
     if cfg.checkpoint:
         state = checkpoint.load(cfg.checkpoint)
         checkpoint.require_run_checkpoint(state, cfg.checkpoint)
         source, epoch = str(cfg.checkpoint), state["epoch"]
-        patch = state["config"]["trainer"]["patch_size"]
+        patch = state["config"]["loader"]["patch_size"]
         model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
         saved = state["config"]["model"]
         if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
@@ -64,12 +67,12 @@ def run_eval(cfg, out_dir: Path) -> float:
                         saved.get("name"), saved.get("backbone"), cfg.model.name)
         warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
     else:
-        source, epoch, patch = str(cfg.model.weights), None, cfg.trainer.patch_size
+        source, epoch, patch = str(cfg.model.weights), None, cfg.loader.patch_size
         model = models.build(cfg.model, patch).to(device)
-    trainer_cfg = OmegaConf.merge(cfg.trainer, {"patch_size": patch})
-    bundle = data.build(cfg.data, trainer_cfg, show_progress(cfg.trainer.progress), training=False)
-    accel = Accel.from_config(cfg.trainer, device, cfg.repro.level)
-    results = evaluate_all(accel.prepare(model), eval_loaders(bundle, trainer_cfg, cfg.seed), device, accel)
+    loader_cfg = OmegaConf.merge(cfg.loader, {"patch_size": patch})
+    bundle = data.build(cfg.data, loader_cfg, show_progress(cfg.runtime.progress), training=False)
+    accel = Accel.from_config(cfg.runtime, device, cfg.repro.level)
+    results = evaluate_all(accel.prepare(model), eval_loaders(bundle, loader_cfg, cfg.seed), device, accel)
     flat = flat_metrics(results)
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
@@ -77,10 +80,11 @@ def run_eval(cfg, out_dir: Path) -> float:
                "split_hash": bundle.split.hash(),
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
-    write_csv(out_dir / "predictions.csv", prediction_rows(results, bundle), ["set", "image", "mos", "pred"])
-    plots.scatter(results["test"]["pred"], results["test"]["mos"], out_dir / "scatter.png",
+    folder = RunFolder(out_dir)
+    write_csv(folder.predictions, prediction_rows(results, bundle), ["set", "image", "mos", "pred"])
+    plots.scatter(results["test"]["pred"], results["test"]["mos"], folder.scatter,
                   f"{cfg.data.name} test, eval of {Path(source).name}: SRCC {flat['test_srcc']:.3f}")
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(folder.metrics, metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
     line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
             f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())

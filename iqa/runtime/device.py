@@ -16,7 +16,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name!r} is not available: this machine has no CUDA device")
+        raise ConfigError(f"runtime.device={name!r} is not available: this machine has no CUDA device")
     return torch.device(name)
 
 

@@ -3,7 +3,7 @@
 - Per-image target-network weights applied as one grouped 1x1 convolution over the batch
   (ours: batched matrix multiplication, `HyperIQA.target_net`).
 - Evaluation with one crop per forward pass at batch size 1 (ours: every crop of several images
-  in one pass, `iqa.evaluate.predict`).
+  in one pass, `iqa.evaluation.evaluate.predict`).
 Used by `benchmarks/` and `tests/`, never by a run.
 """
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Scoring a model: deterministic crops, metrics, mode=eval."""
