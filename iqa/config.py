@@ -115,14 +115,6 @@ class ReproConfig:
 
 
 @dataclass
-class TrialConfig:
-    """Set on each job by the iqa_optuna sweeper: the Optuna trial that receives its per-epoch objective."""
-    study: Optional[str] = None
-    number: Optional[int] = None
-    seed_index: int = 0
-
-
-@dataclass
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -131,7 +123,6 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
-    trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
     objective: str = "test_srcc"
     mode: str = "train"
