@@ -228,9 +228,18 @@ class OptunaSweep:
         if before is None:
             study.set_user_attr("definition", definition)
             return
-        differ = [k for k in definition if json.dumps(definition[k]) != json.dumps(before.get(k))]
+        differ = []
+        for key, here in definition.items():
+            there = before.get(key)
+            if json.dumps(here, sort_keys=True) == json.dumps(there, sort_keys=True):
+                continue
+            if isinstance(here, dict) and isinstance(there, dict):
+                keys = sorted(k for k in {*here, *there} if here.get(k) != there.get(k))
+                differ.append(f"{key} differs in {', '.join(keys)}")
+            else:
+                differ.append(f"{key} {json.dumps(there)} there, {json.dumps(here)} here")
         if differ:
-            what = "; ".join(f"{k} {json.dumps(before.get(k))} there, {json.dumps(definition[k])} here" for k in differ)
+            what = "; ".join(differ)
             raise SweepConfigError(f"study {study.study_name} exists with another search definition ({what}): "
                                    "give another hydra.sweeper.study_name or the same search")
 

@@ -37,7 +37,11 @@ def _choices(override: Override) -> CategoricalDistribution:
 
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of one sweep override."""
-    key, value = override.get_key_element(), override.value()
+    key = override.get_key_element()
+    if override.is_sweep_override() and type(override.value()).__name__ == "Glob":
+        raise SweepConfigError(f"{key}: '{override.input_line}' is not part of the search-space grammar "
+                               "(choice, range, interval, int(interval), tag(log, interval))")
+    value = override.value()
     if override.is_choice_sweep() or (override.is_range_sweep() and value.shuffle):
         return _choices(override)
     try:

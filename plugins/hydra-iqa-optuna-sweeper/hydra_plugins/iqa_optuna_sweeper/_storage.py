@@ -47,8 +47,8 @@ def masked(url: str) -> str:
     parsed = _parse(url)
     if parsed is None:
         return "<storage URL that SQLAlchemy cannot parse>"
-    query = {k: ("***" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
-    return parsed.set(query=query).render_as_string(hide_password=True)
+    query = {k: ("MASKED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("=MASKED", "=***")
 
 
 def scrub(message: str, url: str) -> str:
