@@ -5,9 +5,10 @@ slots. `iqa_optuna` keeps 2 trials in flight and launches the next one as soon a
 baseline is Hydra's basic sweeper with batches of 2 (each batch waits for its slowest job, as
 hydra-optuna-sweeper's batches do), given the jobs in the order the first sweep ran them.
 
-A job's wall time is from its launch to its finish as the sweeper sees them: for `iqa_optuna`
-each trial is one launch, from ask to tell (Optuna's datetime_start and datetime_complete); for
-the baseline, from its batch's launch (the launcher's log line) to the job's own end. Efficiency
+A job's wall time is from its launch to its finish as the sweeper sees them, read from the
+sweep's log: from the launcher's line for the job (`#i : <overrides>`, logged as the launch
+call starts) to the sweeper's `trial N COMPLETE` line for `iqa_optuna`, to the job's own end for
+the baseline (the sweeper sees it only when the whole batch has ended). Efficiency
 = sum of job wall times / (slots x makespan), the makespan from the first launch to the last
 finish. The jobs' own start and end (after Hydra has composed their config) give a second,
 stricter figure.
@@ -25,9 +26,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+import re
 from typing import Dict, List
-
-import optuna
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "tests" / "sweeper_app" / "app.py"
@@ -44,14 +44,18 @@ def sweep(folder: Path, name: str, slots: int, *overrides: str):
     return jobs, proc.stdout + proc.stderr
 
 
-def batch_launches(log: str) -> List[float]:
-    """The times of the launcher's calls, from its log lines."""
-    times = []
-    for line in log.splitlines():
-        if "is launching" in line and line.startswith("["):
-            stamp = line[1:line.index("]")]
-            times.append(datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp())
-    return times
+def _time(stamp: str) -> float:
+    return datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def launches(log: str) -> List[tuple]:
+    """(time, overrides) of each job the launcher logs as it launches it, in log order."""
+    return [(_time(m[1]), m[2]) for m in re.finditer(r"^\[([^\]]+)\]\[HYDRA\] \t#\d+ : (.*)$", log, re.M)]
+
+
+def told(log: str) -> Dict[int, float]:
+    """When the sweeper told each trial's result."""
+    return {int(m[2]): _time(m[1]) for m in re.finditer(r"^\[([^\]]+)\]\[HYDRA\] trial (\d+) COMPLETE", log, re.M)}
 
 
 def efficiency(jobs: List[Dict[str, float]], slots: int) -> Dict[str, float]:
@@ -65,24 +69,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=16)
     ap.add_argument("--in-flight", type=int, default=2, help="hydra.sweeper.n_jobs: trials in flight")
-    ap.add_argument("--short", type=float, default=1.0, help="seconds of a short job")
-    ap.add_argument("--long", type=float, default=4.0, help="seconds of a long job")
+    ap.add_argument("--short", type=float, default=2.0, help="seconds of a short job")
+    ap.add_argument("--long", type=float, default=8.0, help="seconds of a long job")
     args = ap.parse_args()
     slots = 2
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        storage = f"sqlite:///{folder}/o.db"
-        ours, _ = sweep(folder, "async", slots, f"hydra.sweeper.n_jobs={args.in_flight}",
-                        f"hydra.sweeper.n_trials={args.trials}", f"sleep=choice({args.short}, {args.long})",
-                        "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0",
-                        f"hydra.sweeper.storage={storage}", "hydra.sweeper.study_name=async")
-        trials = optuna.load_study(study_name="async", storage=storage).trials
-        ours_seen = [{"start": t.datetime_start.timestamp(), "end": t.datetime_complete.timestamp()} for t in trials]
+        ours, log = sweep(folder, "async", slots, f"hydra.sweeper.n_jobs={args.in_flight}",
+                          f"hydra.sweeper.n_trials={args.trials}", f"sleep=choice({args.short}, {args.long})",
+                          "hydra/sweeper/sampler=random", "hydra.sweeper.sampler.seed=0")
+        ends = told(log)
+        ours_seen = [{"start": t, "end": ends[int(re.search(r"IQA_OPTUNA_TRIAL=(\d+):", o)[1])]}
+                     for t, o in launches(log)]
         order = ",".join(str(j["sleep"]) for j in ours)
         batched, log = sweep(folder, "batched", slots, "hydra/sweeper=basic", f"hydra.sweeper.max_batch_size={slots}",
                              "hydra.sweeper.params=null", f"sleep={order}")
-        launches = batch_launches(log)
-        batched_seen = [{"start": launches[k // slots], "end": j["end"]} for k, j in enumerate(batched)]
+        batched_seen = [{"start": t, "end": j["end"]} for (t, _), j in zip(launches(log), batched)]
     result = {"benchmark": "async_slots", "slots": slots, "launcher": "joblib", "short_s": args.short,
               "long_s": args.long, "sleeps": [j["sleep"] for j in ours],
               "iqa_optuna_async": efficiency(ours_seen, slots), "batch_synchronous": efficiency(batched_seen, slots),

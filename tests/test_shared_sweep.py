@@ -142,8 +142,10 @@ def test_an_interrupted_trial_is_failed_at_once_and_run_again_on_resume(tmp_path
     assert interrupted.user_attrs["fail_reason"] == f"worker {interrupted.user_attrs['worker']} stopped: KeyboardInterrupt"
     assert queued.state == TrialState.WAITING and queued.params == interrupted.params
 
-    rc, output = _finish(_start(tmp_path, cache_dir, "b", url, "hydra.sweeper.n_trials=1", "trainer.epochs=1"))
+    # The same command again (another trainer.epochs would be another search: a clash).
+    rc, output = _finish(_start(tmp_path, cache_dir, "b", url, "hydra.sweeper.n_trials=1", "trainer.epochs=50",
+                                "trainer.early_stopping=false"), timeout=300)
     assert rc == 0, output
     trials = _study(url).get_trials()
     assert len(trials) == 2 and trials[1].state == TrialState.COMPLETE and budget_used(trials) == 1
-    assert "0 of n_trials=1 finished" in output and "1 COMPLETE, 0 PRUNED, 0 FAIL (and 1 FAIL retried)" in output
+    assert "study shared: 0 trials finished; n_trials=1, total_trials=1" in output and "1 COMPLETE, 0 PRUNED, 0 FAIL (and 1 FAIL retried)" in output
