@@ -76,7 +76,6 @@ def current_trial(steps_per_seed: int = 0) -> Optional[TrialReporter]:
         return None
     import optuna
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
 
     from hydra_plugins.iqa_optuna_sweeper._storage import open_storage
 
