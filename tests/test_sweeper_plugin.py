@@ -204,18 +204,18 @@ def test_asynchronous_slots_start_the_next_trial_while_a_long_one_runs(tmp_path)
     draws = None
     space = {"x": optuna.distributions.FloatDistribution(-2, 2, step=0.5),
              "y": optuna.distributions.CategoricalDistribution([-1, 0, 1]),
-             "sleep": optuna.distributions.CategoricalDistribution([0.1, 6.0])}
+             "sleep": optuna.distributions.CategoricalDistribution([0.1, 10.0])}
     for seed in range(100):  # a sampler seed whose first 4 draws are long, short, short, short
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
         picks = [study.ask(space).params["sleep"] for _ in range(4)]
-        if picks == [6.0, 0.1, 0.1, 0.1]:
+        if picks == [10.0, 0.1, 0.1, 0.1]:
             draws = seed
             break
     timings = tmp_path / "t.jsonl"
     sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweeper.n_jobs=2",
           "hydra.sweeper.n_trials=4", "hydra/sweeper/sampler=random", f"hydra.sweeper.sampler.seed={draws}",
-          "sleep=choice(0.1, 6.0)", f"timings={timings}")
+          "sleep=choice(0.1, 10.0)", f"timings={timings}")
     jobs = sorted((json.loads(line) for line in timings.read_text().splitlines()), key=lambda j: j["start"])
-    (long,) = [j for j in jobs if j["sleep"] == 6.0]
+    (long,) = [j for j in jobs if j["sleep"] == 10.0]
     during = [j for j in jobs if j["sleep"] == 0.1 and long["start"] <= j["start"] and j["end"] <= long["end"]]
     assert len(during) >= 2, jobs
