@@ -127,14 +127,6 @@ class ReproConfig:
 
 
 @dataclass
-class TrialConfig:
-    """Set on each job by the iqa_optuna sweeper: the Optuna trial that receives its per-epoch objective."""
-    study: Optional[str] = None
-    number: Optional[int] = None
-    seed_index: int = 0
-
-
-@dataclass
 class Config:
     """The whole run. `loss`, `optim` (`_partial_`) and `scheduler` (`_partial_`) are `_target_`
     nodes of their config groups: any class with that call signature plugs in."""
@@ -148,7 +140,6 @@ class Config:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
-    trial: TrialConfig = field(default_factory=TrialConfig)
     seed: int = 42
     # the metric returned to sweepers (and the Optuna objective): val_{srcc,plcc,krcc}; a test_* or
     # cross_<set>_* objective selects on a test set, and every table then says so (docs/protocol.md)
