@@ -24,7 +24,13 @@ def save(path, model, optimizer, scheduler, epoch: int, metrics: dict, config: d
         "config": config,
         **(extra or {}),
     }
-    return replace_with(path, lambda tmp: torch.save(state, tmp))
+    return replace_with(path, lambda tmp: _save(state, tmp))
+
+
+def _save(state: dict, tmp: Path) -> None:
+    # Through a Python file, so a full disk raises OSError (torch's own writer says only "iostream error").
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path, map_location: Any = "cpu") -> dict:

@@ -155,6 +155,9 @@ MODES = ("train", "eval")
 METRICS = ("srcc", "plcc", "krcc")
 SPLITS = ("random", "official")
 ON_BAD_IMAGE = ("error", "skip")
+# The largest seed every consumer takes as it is (NumPy's legacy seeding, PYTHONHASHSEED for child processes).
+MAX_SEED = 2**32 - 1
+SEED_RANGE = f"an integer in [0, {MAX_SEED}]"
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -194,6 +197,10 @@ def validate(cfg: Any) -> None:
     _check(s.eta_min >= 0, "scheduler.eta_min", ">= 0", s.eta_min)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
+    _check(0 <= d.split_seed <= MAX_SEED, "data.split_seed", SEED_RANGE, d.split_seed)
+    if any(n.startswith("synthetic") for n in [d.name, *d.cross]) and t.patch_size > d.image_size:
+        raise ConfigError(f"trainer.patch_size={t.patch_size} is larger than the smallest image side "
+                          f"({d.image_size}) of synthetic: must be <= data.image_size={d.image_size}")
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
     for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:
@@ -232,7 +239,7 @@ def validate(cfg: Any) -> None:
     _check(not cfg.checkpoint or cfg.mode == "eval" or t.resume, "checkpoint",
            "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
     _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)
-    _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
+    _check(0 <= cfg.seed <= MAX_SEED, "seed", SEED_RANGE, cfg.seed)
 
 
 def metric_keys(cross: List[str], has_val: bool = False) -> List[str]:

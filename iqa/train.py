@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 from iqa import checkpoint, data, losses, models, plots, resume
 from iqa.accel import Accel
 from iqa.atomic import write_csv, write_json
-from iqa.config import validate
+from iqa.config import Config, validate
+from iqa.config_keys import check_known_keys
 from iqa.data.patches import normalize
 from iqa.errors import TrainingError
 from iqa.evaluate import eval_loaders, evaluate_all, flat_metrics, selection_metric, summary
@@ -99,6 +100,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     `on_epoch(epoch, metrics)` is called after each epoch's evaluation (a sweeper's pruning hook).
     """
     out_dir = Path(out_dir)
+    check_known_keys(cfg, Config)
     validate(cfg)
     seed_everything(cfg.seed, cfg.repro.level)
     if cfg.mode == "eval":

@@ -1,0 +1,100 @@
+"""The default run on a busy machine: epoch time with 0, 2, 4 busy background processes, against its fair share.
+
+Usage: python benchmarks/under_load.py [--loads 0 2 4] [--out benchmarks/results/under_load.json]
+
+Each variant is a real `python run.py` subprocess (the default model and data, one training patch
+per image, two epochs) while N processes spin on the CPU. A process that shares the machine with N
+others is entitled to 1/(N+1) of it, so its fair-share epoch time is the quiet epoch time of the
+old default (all cores, libgomp's default spinning) times max(1, (N+1)/cores); the figure reported
+is the measured time over that. Variants are interleaved at each load, so every ratio compares
+runs taken minutes apart on the same machine.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/ first, not the checkout
+    sys.path.insert(0, str(ROOT))
+
+from iqa.atomic import write_json  # noqa: E402
+
+CORES = os.cpu_count() or 1
+OVERRIDES = ["trainer.epochs=2", "trainer.train_patch_num=1", "trainer.progress=false",
+             "trainer.save_checkpoints=false", "trainer.fingerprint_batches=0"]
+# GOMP_SPINCOUNT=300000 is what libgomp spins when OMP_WAIT_POLICY is unset (the old default).
+VARIANTS = {
+    "spin, all cores (old default)": {"GOMP_SPINCOUNT": "300000"},
+    "passive, all cores (new default)": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "passive, 1 thread": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
+}
+BASELINE = "spin, all cores (old default)"
+
+
+def busy(n: int) -> list:
+    """n processes that spin on the CPU until killed."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def epoch_time(env_extra: dict, folder: Path, timeout: float):
+    """Seconds of the second epoch of one default run (the first includes one-off warm-up), or None on timeout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+    try:
+        subprocess.run([sys.executable, "run.py", *OVERRIDES, f"hydra.run.dir={folder}"], cwd=ROOT,
+                       env={**env, **env_extra}, check=True, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    with open(folder / "history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[-1]["epoch_s"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--loads", type=int, nargs="+", default=[0, 2, 4], help="busy background processes")
+    ap.add_argument("--timeout", type=float, default=300, help="seconds before a run counts as too slow")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/under_load.json")
+    args = ap.parse_args()
+    out_root = ROOT / "outputs/benchmarks/under_load" / time.strftime("%Y%m%d-%H%M%S")
+    times = {}
+    load_avg = {"start": os.getloadavg()}
+    for n in args.loads:
+        procs = busy(n)
+        try:
+            for name, env in VARIANTS.items():
+                folder = out_root / f"load{n}-variant{list(VARIANTS).index(name)}"
+                times[(name, n)] = epoch_time(env, folder, args.timeout)
+                print(f"load {n}: {name}: {times[(name, n)]} s/epoch", flush=True)
+        finally:
+            for p in procs:
+                p.kill()
+                p.wait()
+    load_avg["end"] = os.getloadavg()
+    quiet = times[(BASELINE, 0)] if 0 in args.loads else None
+    rows = []
+    for (name, n), t in times.items():
+        fair = quiet * max(1.0, (n + 1) / CORES) if quiet else None
+        rows.append({"variant": name, "env": VARIANTS[name], "busy_processes": n, "epoch_s": t,
+                     "fair_share_epoch_s": None if fair is None else round(fair, 3),
+                     "vs_fair_share": None if (t is None or fair is None) else round(t / fair, 2)})
+    write_json(args.out, {
+        "command": " ".join(["python", *sys.argv]),
+        "config": "python run.py " + " ".join(OVERRIDES),
+        "machine": {"cpus": CORES, "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_1_5_15min": load_avg,
+                    "note": "other users' jobs ran on the machine too; ratios compare runs of this one invocation"},
+        "timeout_s": args.timeout,
+        "rows": rows,
+    })
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
