@@ -7,7 +7,8 @@ per image, two epochs) while N processes spin on the CPU. A process that shares 
 others is entitled to 1/(N+1) of it, so its fair-share epoch time is the quiet epoch time of the
 old default (all cores, libgomp's default spinning) times max(1, (N+1)/cores); the figure reported
 is the measured time over that. Variants are interleaved at each load, so every ratio compares
-runs taken minutes apart on the same machine.
+runs taken minutes apart on the same machine. Other users' jobs add load the benchmark does not
+control: the mean number of runnable threads on the machine during each run is recorded with it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import argparse
 import csv
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -31,11 +33,12 @@ OVERRIDES = ["trainer.epochs=2", "trainer.train_patch_num=1", "trainer.progress=
              "trainer.save_checkpoints=false", "trainer.fingerprint_batches=0"]
 # GOMP_SPINCOUNT=300000 is what libgomp spins when OMP_WAIT_POLICY is unset (the old default).
 VARIANTS = {
-    "spin, all cores (old default)": {"GOMP_SPINCOUNT": "300000"},
-    "passive, all cores (new default)": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin 300000, all cores (old default)": {"GOMP_SPINCOUNT": "300000"},
+    "passive, all cores": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "spin 10000, all cores": {"GOMP_SPINCOUNT": "10000"},
     "passive, 1 thread": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
 }
-BASELINE = "spin, all cores (old default)"
+BASELINE = "spin 300000, all cores (old default)"
 
 
 def busy(n: int) -> list:
@@ -43,35 +46,50 @@ def busy(n: int) -> list:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
+def runnable() -> int:
+    """Threads running or ready to run on the whole machine right now (/proc/stat procs_running)."""
+    with open("/proc/stat") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("procs_running"))
+
+
 def epoch_time(env_extra: dict, folder: Path, timeout: float):
-    """Seconds of the second epoch of one default run (the first includes one-off warm-up), or None on timeout."""
+    """(seconds of the second epoch of one default run, the first including one-off warm-up, or None
+    on timeout; mean runnable threads on the machine meanwhile)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
-    try:
-        subprocess.run([sys.executable, "run.py", *OVERRIDES, f"hydra.run.dir={folder}"], cwd=ROOT,
-                       env={**env, **env_extra}, check=True, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
+    proc = subprocess.Popen([sys.executable, "run.py", *OVERRIDES, f"hydra.run.dir={folder}"], cwd=ROOT,
+                            env={**env, **env_extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples, start = [], time.monotonic()
+    while proc.poll() is None and time.monotonic() - start < timeout:
+        samples.append(runnable())
+        time.sleep(0.5)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        return None, round(statistics.fmean(samples), 1)
+    if proc.returncode != 0:
+        raise RuntimeError(f"run.py failed in {folder} (see its run.log)")
     with open(folder / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return float(rows[-1]["epoch_s"])
+    return float(rows[-1]["epoch_s"]), round(statistics.fmean(samples), 1) if samples else None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--loads", type=int, nargs="+", default=[0, 2, 4], help="busy background processes")
-    ap.add_argument("--timeout", type=float, default=300, help="seconds before a run counts as too slow")
+    ap.add_argument("--timeout", type=float, default=150, help="seconds before a run counts as too slow")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/under_load.json")
     args = ap.parse_args()
     out_root = ROOT / "outputs/benchmarks/under_load" / time.strftime("%Y%m%d-%H%M%S")
-    times = {}
+    times, busy_threads = {}, {}
     load_avg = {"start": os.getloadavg()}
     for n in args.loads:
         procs = busy(n)
         try:
             for name, env in VARIANTS.items():
                 folder = out_root / f"load{n}-variant{list(VARIANTS).index(name)}"
-                times[(name, n)] = epoch_time(env, folder, args.timeout)
-                print(f"load {n}: {name}: {times[(name, n)]} s/epoch", flush=True)
+                times[(name, n)], busy_threads[(name, n)] = epoch_time(env, folder, args.timeout)
+                print(f"load {n}: {name}: {times[(name, n)]} s/epoch, {busy_threads[(name, n)]} runnable threads",
+                      flush=True)
         finally:
             for p in procs:
                 p.kill()
@@ -82,6 +100,7 @@ def main() -> None:
     for (name, n), t in times.items():
         fair = quiet * max(1.0, (n + 1) / CORES) if quiet else None
         rows.append({"variant": name, "env": VARIANTS[name], "busy_processes": n, "epoch_s": t,
+                     "mean_runnable_threads": busy_threads[(name, n)],
                      "fair_share_epoch_s": None if fair is None else round(fair, 3),
                      "vs_fair_share": None if (t is None or fair is None) else round(t / fair, 2)})
     write_json(args.out, {

@@ -106,6 +106,9 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     if cfg.mode == "eval":
         from iqa.evaluate_checkpoint import run_eval
         return run_eval(cfg, out_dir)
+    kept = resume.finished(cfg, out_dir)
+    if kept is not None:
+        return math.nan if kept.get("objective_value") is None else float(kept["objective_value"])
     start = time.perf_counter()
     resume_from = resume.load(cfg, out_dir)
     device = resolve_device(cfg.trainer.device)

@@ -73,6 +73,17 @@ def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
     return images
 
 
+def check_rankable(part: ImageSet) -> None:
+    """DataError when SRCC cannot be computed on `part` (fewer than 2 images, or one score for all),
+    so the run stops before training instead of blaming the model for a NaN later."""
+    if len(part) < 2:
+        raise DataError(f"{part.name} has {len(part)} image: rank correlations need at least 2 "
+                        f"(add images, or change data.test_fraction / the split column)")
+    if float(part.mos.min()) == float(part.mos.max()):
+        raise DataError(f"{part.name}: all {len(part)} images have the same score ({float(part.mos[0]):g}): "
+                        f"there is nothing to rank (check the score column)")
+
+
 @dataclass
 class DataBundle:
     """The train, test and (with an official split) validation parts plus every cross set, decoded."""
@@ -98,6 +109,9 @@ def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) 
         train, test = split_by_content(full, data_cfg.test_fraction, data_cfg.split_seed)
         val = None
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
+    for part in [train if training else None, val, test, *cross.values()]:
+        if part is not None:
+            check_rankable(part)
     for part in [train, val, test, *cross.values()]:
         if part is not None and trainer_cfg.patch_size > part.min_side():
             raise ConfigError(
