@@ -2,11 +2,11 @@
 
 Usage: python benchmarks/under_load.py [--loads 0 2 4] [--out benchmarks/results/under_load.json]
 
-Each variant is a real `python run.py` subprocess (the default model and data, one training patch
-per image, two epochs) while N processes spin on the CPU. A process that shares the machine with N
-others is entitled to 1/(N+1) of it, so its fair-share epoch time is the quiet epoch time of the
-old default (all cores, libgomp's default spinning) times max(1, (N+1)/cores); the figure reported
-is the measured time over that. Variants are interleaved at each load, so every ratio compares
+Each variant is a real `python run.py` subprocess (the default model, `experiment=quick`'s
+smaller data, three epochs) while N processes spin on the CPU. A process that shares the machine with N
+others is entitled to 1/(N+1) of it, so its fair-share epoch time is the quiet epoch time (the
+fastest variant without added load) times max(1, (N+1)/cores); the figure reported is the measured
+time over that; a run that does not finish within --timeout has none. Variants are interleaved at each load, so every ratio compares
 runs taken minutes apart on the same machine. Other users' jobs add load the benchmark does not
 control: the mean number of runnable threads on the machine during each run is recorded with it.
 """
@@ -29,16 +29,14 @@ if str(ROOT) not in sys.path:  # `python benchmarks/x.py` puts benchmarks/ first
 from iqa.atomic import write_json  # noqa: E402
 
 CORES = os.cpu_count() or 1
-OVERRIDES = ["trainer.epochs=2", "trainer.train_patch_num=1", "trainer.progress=false",
-             "trainer.save_checkpoints=false", "trainer.fingerprint_batches=0"]
+OVERRIDES = ["experiment=quick", "trainer.epochs=3", "trainer.progress=false", "trainer.save_checkpoints=false",
+             "trainer.fingerprint_batches=0"]
 # GOMP_SPINCOUNT=300000 is what libgomp spins when OMP_WAIT_POLICY is unset (the old default).
 VARIANTS = {
     "spin 300000, all cores (old default)": {"GOMP_SPINCOUNT": "300000"},
     "passive, all cores": {"OMP_WAIT_POLICY": "PASSIVE"},
-    "spin 10000, all cores": {"GOMP_SPINCOUNT": "10000"},
     "passive, 1 thread": {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
 }
-BASELINE = "spin 300000, all cores (old default)"
 
 
 def busy(n: int) -> list:
@@ -53,8 +51,8 @@ def runnable() -> int:
 
 
 def epoch_time(env_extra: dict, folder: Path, timeout: float):
-    """(seconds of the second epoch of one default run, the first including one-off warm-up, or None
-    on timeout; mean runnable threads on the machine meanwhile)."""
+    """(median seconds of the epochs after the first, which includes one-off warm-up, or None on
+    timeout; mean runnable threads on the machine meanwhile)."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
     proc = subprocess.Popen([sys.executable, "run.py", *OVERRIDES, f"hydra.run.dir={folder}"], cwd=ROOT,
                             env={**env, **env_extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -70,13 +68,27 @@ def epoch_time(env_extra: dict, folder: Path, timeout: float):
         raise RuntimeError(f"run.py failed in {folder} (see its run.log)")
     with open(folder / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    return float(rows[-1]["epoch_s"]), round(statistics.fmean(samples), 1) if samples else None
+    epoch_s = statistics.median(float(r["epoch_s"]) for r in rows[1:])
+    return epoch_s, round(statistics.fmean(samples), 1) if samples else None
+
+
+def with_fair_share(rows: list) -> list:
+    """Add each row's fair-share epoch time and its ratio to it (None where the run did not finish).
+
+    The reference is the fastest epoch time without added load (any variant): the best this
+    machine gave the run in this invocation."""
+    quiet = min((r["epoch_s"] for r in rows if r["busy_processes"] == 0 and r["epoch_s"]), default=None)
+    for r in rows:
+        fair = quiet * max(1.0, (r["busy_processes"] + 1) / CORES) if quiet else None
+        r["fair_share_epoch_s"] = None if fair is None else round(fair, 3)
+        r["vs_fair_share"] = None if (r["epoch_s"] is None or fair is None) else round(r["epoch_s"] / fair, 2)
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--loads", type=int, nargs="+", default=[0, 2, 4], help="busy background processes")
-    ap.add_argument("--timeout", type=float, default=150, help="seconds before a run counts as too slow")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds before a run counts as too slow")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/under_load.json")
     args = ap.parse_args()
     out_root = ROOT / "outputs/benchmarks/under_load" / time.strftime("%Y%m%d-%H%M%S")
@@ -95,14 +107,8 @@ def main() -> None:
                 p.kill()
                 p.wait()
     load_avg["end"] = os.getloadavg()
-    quiet = times[(BASELINE, 0)] if 0 in args.loads else None
-    rows = []
-    for (name, n), t in times.items():
-        fair = quiet * max(1.0, (n + 1) / CORES) if quiet else None
-        rows.append({"variant": name, "env": VARIANTS[name], "busy_processes": n, "epoch_s": t,
-                     "mean_runnable_threads": busy_threads[(name, n)],
-                     "fair_share_epoch_s": None if fair is None else round(fair, 3),
-                     "vs_fair_share": None if (t is None or fair is None) else round(t / fair, 2)})
+    rows = with_fair_share([{"variant": name, "env": VARIANTS[name], "busy_processes": n, "epoch_s": t,
+                             "mean_runnable_threads": busy_threads[(name, n)]} for (name, n), t in times.items()])
     write_json(args.out, {
         "command": " ".join(["python", *sys.argv]),
         "config": "python run.py " + " ".join(OVERRIDES),

@@ -24,11 +24,15 @@ _umask_lock = threading.Lock()
 
 
 def _umask() -> int:
-    """The process's umask (reading it means setting it, so briefly and under a lock)."""
-    with _umask_lock:
-        mask = os.umask(0o022)
-        os.umask(mask)
-    return mask
+    """The process's umask: from /proc on Linux, elsewhere by setting it and back (under a lock)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+    except (OSError, StopIteration):
+        with _umask_lock:
+            mask = os.umask(0o022)
+            os.umask(mask)
+        return mask
 
 
 def _naming(error: OSError, path: Path) -> OSError:

@@ -99,6 +99,7 @@ def test_one_file_listed_under_two_spellings_is_refused(tmp_path):
         file_names(["d/../a.png", "a.png"], tmp_path / "labels.csv", "path")
 
 
+@pytest.mark.slow
 def test_a_key_the_schema_does_not_know_stops_the_run_even_when_added_with_plus(tmp_path, cache_dir):
     proc = run_py([*TINY, f"hydra.run.dir={tmp_path}/run", "+trainer.epoch=3"], tmp_path, cache_dir, check=False)
     assert proc.returncode == 1
@@ -267,3 +268,15 @@ def test_a_killed_sweep_resumed_finishes_every_job_and_writes_its_summary(tmp_pa
     for job in ("1", "2"):
         assert json.loads((sweep / job / "metrics.json").read_text())["epochs_run"] >= 1
     assert "3 runs: 3 done" in (sweep / "summary.md").read_text()
+
+
+# -- under load ----------------------------------------------------------------------------------
+
+def test_openmp_threads_sleep_when_waiting_unless_the_user_says_otherwise():
+    show = "import iqa, os, torch; print(os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads() >= 1)"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = lambda extra: subprocess.run([sys.executable, "-c", show], env={**env, **extra}, cwd=ROOT,  # noqa: E731
+                                       capture_output=True, text=True, check=True).stdout.split()[0]
+    assert out({}) == "PASSIVE"
+    assert out({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
+    assert out({"GOMP_SPINCOUNT": "10000"}) == "None"
