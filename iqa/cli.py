@@ -7,6 +7,7 @@ the ones a user can cause into a single line here.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Callable, List, Optional
@@ -44,10 +45,12 @@ def user_error_line(exc: BaseException) -> Optional[str]:
 def file_error_line(exc: BaseException) -> Optional[str]:
     """The one line for an operating-system error naming a file (no permission, not a folder, disk
     full), or None."""
+    hint = "check the path and the free space; run folders: hydra.run.dir / hydra.sweep.dir, image cache: data.cache_dir"
     for e in _chain(exc):
         if isinstance(e, OSError) and e.filename:
-            return (f"cannot write or read {e.filename}: {e.strerror} (check the path and the free space; "
-                    f"run folders: hydra.run.dir / hydra.sweep.dir, image cache: data.cache_dir)")
+            return f"cannot write or read {e.filename}: {e.strerror} ({hint})"
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk names no file
+            return f"cannot write: {e.strerror} ({hint})"
     return None
 
 

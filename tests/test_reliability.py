@@ -177,6 +177,14 @@ def test_a_full_disk_is_one_line_for_the_run_folder_and_the_image_cache(tiny_dis
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(f"error: cannot write or read {tiny_disk}/run/")
     assert "No space left on device" in proc.stderr
+    fd = os.open(tiny_disk / "filler", os.O_WRONLY | os.O_CREAT)  # a disk full before the run starts
+    with pytest.raises(OSError):
+        while True:
+            os.write(fd, bytes(4096))
+    os.close(fd)
+    proc = run_py([*TINY, f"hydra.run.dir={tiny_disk}/full"], tmp_path, cache_dir, check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot write: No space left on device ("), proc.stderr
+    (tiny_disk / "filler").unlink()
     make_csv(tmp_path / "csv", n=8, size=(160, 120))  # 8 x 56 KiB of pixels: more than the disk holds
     names = [f"{'a' if i % 2 else 'b'}/img{i}.{'png' if i % 3 else 'jpg'}" for i in range(8)]
     with pytest.raises(OSError) as err:
