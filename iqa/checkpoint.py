@@ -69,7 +69,7 @@ def file_kind(path: Path) -> Optional[str]:
         if head.startswith(magic):
             return what
     if head[8:9] == b"{" and len(head) > 8:
-        return "a safetensors file (weights only: pass it as model.weights=PATH)"
+        return "a safetensors file (weights without a run's state; model.weights=PATH.safetensors loads it)"
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
