@@ -198,9 +198,6 @@ def validate(cfg: Any) -> None:
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
     _check(0 <= d.split_seed <= MAX_SEED, "data.split_seed", SEED_RANGE, d.split_seed)
-    if any(n.startswith("synthetic") for n in [d.name, *d.cross]) and t.patch_size > d.image_size:
-        raise ConfigError(f"trainer.patch_size={t.patch_size} is larger than the smallest image side "
-                          f"({d.image_size}) of synthetic: must be <= data.image_size={d.image_size}")
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
     for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:

@@ -152,12 +152,18 @@ def test_the_gpu_slot_folder_is_private_and_a_shared_one_is_refused(tmp_path, mo
 @pytest.mark.parametrize("override,message", [
     ("seed=99999999999999999999", "seed=99999999999999999999 is out of range: must be an integer in [0, 4294967295]"),
     ("data.split_seed=-1", "data.split_seed=-1 is out of range: must be an integer in [0, 4294967295]"),
-    ("data.image_size=0", "trainer.patch_size=32 is larger than the smallest image side (0) of synthetic"),
 ])
-def test_seeds_and_image_size_out_of_range(override, message):
+def test_seeds_out_of_range(override, message):
     with pytest.raises(ConfigError) as err:
         validate(_compose(*TINY, override))
-    assert str(err.value).startswith(message)
+    assert str(err.value) == message
+
+
+def test_synthetic_images_smaller_than_a_patch_stop_before_anything_is_generated(tmp_path, cache_dir):
+    line = fails_in_process(tmp_path, "data.image_size=0", f"data.cache_dir={tmp_path / 'cache'}")
+    assert line == "trainer.patch_size=32 is larger than the smallest image side (0) of synthetic: must be <= " \
+                   "data.image_size=0"
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.fixture

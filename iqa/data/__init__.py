@@ -102,6 +102,10 @@ class DataBundle:
 def build(data_cfg, trainer_cfg, progress: bool = False, training: bool = True) -> DataBundle:
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
     check_names(data_cfg)
+    if any(n.startswith("synthetic") for n in [data_cfg.name, *data_cfg.cross]) \
+            and trainer_cfg.patch_size > data_cfg.image_size:  # before anything is generated
+        raise ConfigError(f"trainer.patch_size={trainer_cfg.patch_size} is larger than the smallest image side "
+                          f"({data_cfg.image_size}) of synthetic: must be <= data.image_size={data_cfg.image_size}")
     full = load_dataset(data_cfg.name, data_cfg, progress)
     if data_cfg.split == "official":
         train, val, test = split_official(full)
