@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from conftest import ROOT
+from helpers import ROOT
 from iqa.train import checkpoint
 from iqa.atomic import replace_with, write_csv
 

@@ -11,15 +11,8 @@ import sys
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_py
-from iqa import models
-from iqa.train import checkpoint
-from iqa.cli import user_error_line
-from iqa.runtime.jobs import job_scope
-from iqa.train.job import run
-from helpers import compose
+from helpers import ROOT, TINY, fails_in_process, run_py, tiny_checkpoint
 
 
 def fails(tmp_path, cache_dir, *overrides, multirun=False):
@@ -34,21 +27,6 @@ def fails(tmp_path, cache_dir, *overrides, multirun=False):
         assert len(lines) == 1, proc.stderr
         assert not (out / "metrics.json").exists()
     return lines[-1][len("error: "):], out
-
-
-def fails_in_process(tmp_path, *overrides):
-    """Compose and run the job in this process expecting a user error; returns its one line."""
-    out = tmp_path / "run"
-    cfg = compose(*TINY, *overrides)
-    try:
-        with job_scope(cfg):
-            run(cfg, out)
-    except Exception as e:
-        line = user_error_line(e)
-        assert line is not None and "\n" not in line, repr(e)
-        assert not (out / "metrics.json").exists()
-        return line
-    raise AssertionError(f"{overrides} did not fail")
 
 
 @pytest.mark.slow
@@ -110,14 +88,6 @@ def test_unreachable_storage_is_named_without_its_password(tmp_path, cache_dir, 
     assert "not-this-secret" not in proc.stdout + proc.stderr
     assert [p for p in tmp_path.rglob("*") if p.is_file() and b"not-this-secret" in p.read_bytes()] == []
 
-def _tiny_checkpoint(path, **model_overrides):
-    """A checkpoint as run.py writes it, for a freshly initialised tiny model."""
-    cfg = compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
-    model = models.build(cfg.model, cfg.loader.patch_size)
-    checkpoint.save(path, model, None, None, 1, {}, OmegaConf.to_container(cfg, resolve=True))
-    return path
-
-
 def test_missing_checkpoint(tmp_path, cache_dir):
     line = fails_in_process(tmp_path, "mode=eval", f"checkpoint={tmp_path}/none.pt")
     assert line == f"checkpoint {tmp_path}/none.pt does not exist"
@@ -125,9 +95,9 @@ def test_missing_checkpoint(tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_checkpoint_of_another_architecture(tmp_path, cache_dir):
-    path = _tiny_checkpoint(tmp_path / "small.pt")
+    path = tiny_checkpoint(tmp_path / "small.pt")
     state = torch.load(path, weights_only=True)
-    state["model"] = torch.load(_tiny_checkpoint(tmp_path / "wide.pt", lda_out=8, target_sizes="[64,32,16]"),
+    state["model"] = torch.load(tiny_checkpoint(tmp_path / "wide.pt", lda_out=8, target_sizes="[64,32,16]"),
                                 weights_only=True)["model"]
     torch.save(state, path)
     line, _ = fails(tmp_path, cache_dir, "mode=eval", f"checkpoint={path}")

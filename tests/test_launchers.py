@@ -14,7 +14,7 @@ import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from iqa.config import register_configs
 from helpers import CONF
 

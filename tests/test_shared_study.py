@@ -11,7 +11,7 @@ import pytest
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from conftest import ROOT
+from helpers import ROOT
 from hydra_plugins.iqa_optuna_sweeper._shared_study import FAIL_REASON, budget_used, exclusive, fail_stale_trials, heartbeats
 
 

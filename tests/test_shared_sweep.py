@@ -16,7 +16,7 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from conftest import ROOT, TINY, run_py_env
+from helpers import ROOT, TINY, run_py_env
 from hydra_plugins.iqa_optuna_sweeper._shared_study import budget_used, counted
 from pg_server import PASSWORD
 

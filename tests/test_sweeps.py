@@ -10,7 +10,7 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_py
+from helpers import ROOT, TINY, run_py
 
 pytestmark = pytest.mark.slow
 # TINY with fewer images and one epoch: these are the suite's longest tests (14 training jobs).
