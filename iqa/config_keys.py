@@ -58,7 +58,10 @@ def unknown_key(tree: dict, schema: type, prefix: str = "") -> Optional[str]:
 
 
 def check_known_keys(cfg: DictConfig, schema: type) -> None:
-    """ConfigError naming the first key of the composed `cfg` that `schema` does not know."""
-    problem = unknown_key(OmegaConf.to_container(cfg, resolve=False), schema)
+    """ConfigError naming the first key of the composed `cfg` that `schema` does not know (Hydra's
+    own `hydra` node, present when a config is composed with it, is not the app's)."""
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    tree.pop("hydra", None)
+    problem = unknown_key(tree, schema)
     if problem:
         raise ConfigError(problem)
