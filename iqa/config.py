@@ -145,6 +145,8 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
     trial: TrialConfig = field(default_factory=TrialConfig)
+    # one `_target_` node per chosen logger (conf/logger: csv, tensorboard, mlflow, wandb)
+    logger: Dict[str, Any] = field(default_factory=dict)
     seed: int = 42
     # the metric returned to sweepers: {val,test}_{srcc,plcc,krcc} or cross_<set>_{srcc,plcc,krcc}
     objective: str = "test_srcc"

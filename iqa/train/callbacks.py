@@ -100,8 +100,9 @@ class EarlyStopping(Callback):
             fit.stop = True
 
 
-def default_callbacks(on_epoch: Optional[Callable] = None) -> List[Callback]:
-    """The run's callbacks in the order they act after an epoch: checkpoints, history, the
-    sweeper's report, then the decision to stop."""
-    return [Fingerprints(), Checkpoints(), History(), *([EpochHook(on_epoch)] if on_epoch else []),
+def default_callbacks(on_epoch: Optional[Callable] = None, loggers: Optional[List[Callback]] = None) -> List[Callback]:
+    """The run's callbacks in the order they act after an epoch: checkpoints, history (or the
+    configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop."""
+    loggers = [History()] if loggers is None else loggers
+    return [Fingerprints(), Checkpoints(), *loggers, *([EpochHook(on_epoch)] if on_epoch else []),
             EarlyStopping()]

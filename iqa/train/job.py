@@ -27,6 +27,7 @@ from iqa.runtime.repro import seed_everything
 from iqa.train import resume
 from iqa.train.callbacks import EarlyStopping, default_callbacks
 from iqa.train.fit import Fit
+from iqa.train.loggers import build_loggers
 from iqa.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("iqa")
@@ -51,6 +52,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
 def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     """Everything the fit loop needs, built from the config (and restored from last.pt when resuming)."""
     start = time.perf_counter()
+    loggers = build_loggers(cfg)
     saved = resume.load(cfg, folder.path)
     device = resolve_device(cfg.runtime.device)
     progress = show_progress(cfg.runtime.progress)
@@ -70,7 +72,7 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
               train_loader=data.train_loader(bundle.train, cfg.loader, cfg.seed), loaders=loaders,
               monitor=selection_metric(cfg.trainer.monitor, loaders),
               resolved_config=OmegaConf.to_container(cfg, resolve=True),
-              callbacks=default_callbacks(on_epoch), progress=progress, start=start)
+              callbacks=default_callbacks(on_epoch, loggers), progress=progress, start=start)
     if saved is not None:
         resume.restore(saved, fit)
     return fit
