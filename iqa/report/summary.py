@@ -17,6 +17,7 @@ from scipy import stats
 
 from iqa.atomic import write_csv, write_text
 from iqa.errors import DataError
+from iqa.report import paper
 from iqa.report.runs import Run, override_key, scan
 
 TEST_METRICS = ("srcc", "plcc", "krcc")
@@ -112,7 +113,7 @@ class Summary:
         return [row for _, row in rows]
 
     def label(self, row: Mapping) -> str:
-        return " ".join(f"{k}={row[k]}" for k in self.varying if row.get(k, "") != "") or "(all runs)"
+        return paper.label(self, row)
 
     def markdown(self) -> str:
         counts = Counter(r.status for r in self.runs)
@@ -140,6 +141,7 @@ class Summary:
         text = self.markdown()
         write_csv(self.sweep_dir / "summary.csv", self.rows)
         write_text(self.sweep_dir / "summary.md", text)
+        paper.write(self, self._columns(), _heading)
         return text
 
 
@@ -171,12 +173,16 @@ def _heading(stem: str) -> str:
 
 
 def _table(rows: List[Dict], stems: List[str], summary: Summary) -> List[str]:
-    header = ["configuration", "n"] + [_heading(s) for s in stems] + ["Δ vs best", "vs best"]
+    trials = paper.has_trials(summary)
+    header = (["configuration"] + (["trial"] if trials else []) + ["n"] + [_heading(s) for s in stems]
+              + ["Δ vs best", "vs best"])
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [summary.label(row), str(row["n"])]
-        cells += [_fmt(row.get(f"{s}_mean"), row.get(f"{s}_std"), 1 if s == "best_epoch" else 4) for s in stems]
-        cells += [_fmt(row.get("vs_best_delta")) if "vs_best_delta" in row else "", row.get("vs_best", "best")]
+        trial = paper.trial_number(paper.runs_of(summary, row)) if trials else None
+        cells = [summary.label(row)] + ([str(trial) if trial is not None else ""] if trials else [])
+        cells += [str(row["n"])]
+        cells += [paper.cell(row, s) for s in stems]
+        cells += [_fmt(row.get("vs_best_delta"), None, 3) if "vs_best_delta" in row else "", row.get("vs_best", "best")]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
