@@ -1,5 +1,7 @@
 """The default `python run.py` over seeds 42, 43, 44: wall time, test SRCC and peak memory, median and spread.
 
+Test SRCC is that of the epoch chosen on validation (the default `trainer.monitor=val_srcc`).
+
 Usage: python benchmarks/default_run.py [--seeds 42 43 44] [--out benchmarks/results/default_run.json]
 Each seed is a real subprocess run of the README's command; its run folder goes under outputs/.
 """
@@ -26,7 +28,9 @@ def run_seed(seed: int, out_root: Path) -> dict:
     wall = time.perf_counter() - t0
     metrics = json.loads((folder / "metrics.json").read_text())
     return {"seed": seed, "process_wall_s": round(wall, 1), "run_wall_s": metrics["wall_s"],
+            "monitor": metrics["monitor"], "val_srcc": metrics["val_srcc"],
             "test_srcc": metrics["test_srcc"], "test_plcc": metrics["test_plcc"],
+            "test_plcc_logistic": metrics["test_plcc_logistic"], "test_rmse_logistic": metrics["test_rmse_logistic"],
             "best_epoch": metrics["best_epoch"], "epochs_run": metrics["epochs_run"],
             "peak_memory_mb": metrics["peak_memory_mb"], "folder": str(folder.relative_to(ROOT))}
 

@@ -61,7 +61,10 @@ class DataConfig(DatasetConfig):
     n_refs: int = 40
     image_size: int = 96
     test_fraction: float = 0.2
+    val_fraction: float = 0.1
     split_seed: int = 0
+    split_file: Optional[str] = None
+    split_column: Optional[str] = None
     cross: List[str] = field(default_factory=list)
     sets: Dict[str, Any] = field(default_factory=dict)
 
@@ -73,7 +76,8 @@ class TrainerConfig:
     epochs: int = 10
     patience: int = 3
     early_stopping: bool = True
-    monitor: str = "test_srcc"
+    # the metric that picks the best epoch and stops early: a validation metric (docs/protocol.md)
+    monitor: str = "val_srcc"
     # the hypernetwork and target heads learn at optim's lr times this; the backbone at optim's lr
     lr_ratio: float = 10.0
     save_checkpoints: bool = True
@@ -148,8 +152,9 @@ class Config:
     # one `_target_` node per chosen logger (conf/logger: csv, tensorboard, mlflow, wandb)
     logger: Dict[str, Any] = field(default_factory=dict)
     seed: int = 42
-    # the metric returned to sweepers: {val,test}_{srcc,plcc,krcc} or cross_<set>_{srcc,plcc,krcc}
-    objective: str = "test_srcc"
+    # the metric returned to sweepers (and the Optuna objective): val_{srcc,plcc,krcc}; a test_* or
+    # cross_<set>_* objective selects on a test set, and every table then says so (docs/protocol.md)
+    objective: str = "val_srcc"
     mode: str = "train"
     checkpoint: Optional[str] = None
 
@@ -200,6 +205,11 @@ def validate(cfg: Any) -> None:
         _check(cfg.loss.margin >= 0.0, "loss.margin", ">= 0", cfg.loss.margin)
     _check(t.lr_ratio > 0, "trainer.lr_ratio", "> 0", t.lr_ratio)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
+    _check(0.0 <= d.val_fraction < 1.0, "data.val_fraction", "in [0, 1) (0: no validation part)", d.val_fraction)
+    _check(not d.split_column or d.name == "csv", "data.split_column",
+           "null unless data=csv (only a csv metadata file names its split in a column)", d.split_column)
+    _check(not d.split_file or (d.split == "random" and not d.split_column), "data.split_file",
+           "null with data.split=official or data.split_column (a run takes its split from one place)", d.split_file)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
@@ -230,7 +240,8 @@ def validate(cfg: Any) -> None:
     _one_of("runtime.precision", rt.precision, PRECISIONS)
     _check(rt.jobs_per_gpu >= 1, "runtime.jobs_per_gpu", ">= 1", rt.jobs_per_gpu)
     _check(rt.cpu_threads >= 0, "runtime.cpu_threads", ">= 0 (0: the process's default)", rt.cpu_threads)
-    keys = metric_keys(d.cross, has_val=d.split == "official")
+    has_val = d.val_fraction > 0 or d.split == "official" or bool(d.split_file or d.split_column)
+    keys = metric_keys(d.cross, has_val=has_val)
     _check(t.monitor in keys, "trainer.monitor", "one of " + ", ".join(keys), t.monitor)
     _check(cfg.objective in keys, "objective", "one of " + ", ".join(keys), cfg.objective)
     _one_of("repro.level", cfg.repro.level, REPRO_LEVELS)

@@ -36,6 +36,16 @@ class RunFolder:
         return self.path / "batches.json"
 
     @property
+    def split(self) -> Path:
+        """Every image of the training dataset and its part (image,part), read back by data.split_file."""
+        return self.path / "split.csv"
+
+    @property
+    def predictions(self) -> Path:
+        """Every evaluated image of the selected epoch (set,image,mos,pred)."""
+        return self.path / "predictions.csv"
+
+    @property
     def curves(self) -> Path:
         return self.path / "curves.png"
 
@@ -64,3 +74,8 @@ class RunFolder:
     def overrides(self) -> Path:
         """Hydra's record of the job's command-line overrides."""
         return self.path / ".hydra" / "overrides.yaml"
+
+    @property
+    def config(self) -> Path:
+        """Hydra's record of the job's composed config."""
+        return self.path / ".hydra" / "config.yaml"

@@ -13,7 +13,13 @@ CASES = [
     ("trainer.patience=0", "trainer.patience=0 is out of range: must be >= 1"),
     ("trainer.epochs=0", "trainer.epochs=0 is out of range: must be >= 1"),
     ("loader.patch_size=128", "loader.patch_size=128 is larger than the smallest image side"),
-    ("trainer.monitor=test_rmse", "trainer.monitor='test_rmse' is out of range: must be one of test_srcc"),
+    ("trainer.monitor=test_rmse", "trainer.monitor='test_rmse' is out of range: must be one of val_srcc"),
+    ("data.val_fraction=1.0", "data.val_fraction=1.0 is out of range: must be in [0, 1)"),
+    ("data.split_column=fold", "data.split_column='fold' is out of range: must be null unless data=csv"),
+    ("data.split_file=s.csv data.split=official", "data.split_file='s.csv' is out of range: must be null with "
+                                                  "data.split=official"),
+    # Without a validation part there is nothing but test to select on: the default monitor is refused.
+    ("data.val_fraction=0", "trainer.monitor='val_srcc' is out of range: must be one of test_srcc"),
 ]
 
 
@@ -29,7 +35,7 @@ def test_an_option_no_yaml_defines_names_the_group_and_its_options():
 @pytest.mark.parametrize("override,message", VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
 def test_validate_names_key_and_range(override, message):
     with pytest.raises(ConfigError) as err:
-        validate(compose(override))
+        validate(compose(*override.split()))
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
 
 

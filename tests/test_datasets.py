@@ -72,8 +72,9 @@ def test_random_split_is_disjoint_and_follows_split_seed(tmp_path, cfg):
         c = cfg("data=koniq", f"data.root={tmp_path / 'koniq'}", "data.short_side=0", f"data.split_seed={seed}",
                 "seed=7")
         b = data.build(c.data, c.loader)
-        assert (len(b.train), len(b.test), b.val) == (16, 4, None)
-        assert not set(b.train.names) & set(b.test.names)
+        assert (len(b.train), len(b.val), len(b.test)) == (14, 2, 4)  # 20% test, then 10% of the rest validate
+        parts = [set(b.train.names), set(b.val.names), set(b.test.names)]
+        assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
         names[seed] = sorted(b.test.names)
     assert names[0] != names[1]
 
@@ -99,7 +100,10 @@ def test_csv_split_column_and_groups(tmp_path, cfg):
     truth = make_csv(tmp_path / "csv")
     c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.split=official")
     b = data.build(c.data, c.loader)
-    assert sorted(b.test.names) == sorted(p for p, t in truth.items() if t["split"] == "test") and b.val is None
+    assert sorted(b.test.names) == sorted(p for p, t in truth.items() if t["split"] == "test")
+    # The column has no val part: one is drawn from its train part, content-disjoint.
+    assert sorted(b.train.names + b.val.names) == sorted(p for p, t in truth.items() if t["split"] == "train")
+    assert not {truth[n]["group"] for n in b.val.names} & {truth[n]["group"] for n in b.train.names}
     c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.test_fraction=0.5")
     b = data.build(c.data, c.loader)
     train_groups = {truth[n]["group"] for n in b.train.names}
@@ -144,7 +148,7 @@ def test_bad_image_is_named_or_skipped(tmp_path, cfg):
     c = cfg("data=koniq", f"data.root={tmp_path / 'koniq'}", "data.short_side=0", "data.on_bad_image=skip")
     b = data.build(c.data, c.loader)
     assert b.skipped_images() == {"koniq": {"count": 1, "names": [bad.name]}}
-    assert len(b.train) + len(b.test) == 15
+    assert len(b.train) + len(b.val) + len(b.test) == 15
 
 
 @pytest.mark.parametrize("damage, expected", [
@@ -182,7 +186,7 @@ def test_config_and_split_errors(tmp_path, cfg):
         data.build(c.data, c.loader)
     rows = [[path, t["mos"], "train"] for path, t in truth.items()]
     write_csv(tmp_path / "csv" / "labels.csv", ["path", "mos", "split"], rows)
-    with pytest.raises(DataError, match="csv: the official test split is empty"):
+    with pytest.raises(DataError, match="csv: the test part of the official split is empty"):
         c = cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.split=official")
         data.build(c.data, c.loader)
 

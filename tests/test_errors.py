@@ -57,7 +57,8 @@ def test_batch_larger_than_the_training_set(tmp_path, cache_dir):
 
 def test_empty_training_split(tmp_path, cache_dir):
     line = fails_in_process(tmp_path, "data.n_refs=2", "data.test_fraction=0.9")
-    assert line == "synthetic: 2 content groups are too few to split off a test set"
+    assert line == ("synthetic: 2 content groups are too few to split off a test (2) and a validation (1) part "
+                    "and keep one for training")
 
 
 @pytest.mark.slow

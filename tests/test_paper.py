@@ -33,7 +33,8 @@ def trial_sweep(tmp_path):
             (run / ".hydra").mkdir(parents=True)
             (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
                 [f"loss.alpha={alpha}", f"seed={seed}", "trial.study=s", f"trial.number={number}"]))
-            write_json(run / "metrics.json", {"best_epoch": 2, "seed": seed, "objective": "test_srcc",
+            write_json(run / "metrics.json", {"best_epoch": 2, "seed": seed, "objective": "val_srcc",
+                                              "monitor": "val_srcc", "val_srcc": 0.6 + 0.1 * number,
                                               "test_srcc": 0.6 + 0.1 * number + rng.gauss(0, 0.01),
                                               "test_plcc": 0.5 + rng.random() * 0.1, "test_krcc": 0.4})
     return tmp_path
@@ -43,15 +44,16 @@ def test_summary_tables_name_trials_round_values_and_plot_each_configuration(tri
     summary = summarize(trial_sweep)
     summary.write()
     md = (trial_sweep / "summary.md").read_text()
-    assert "| configuration | trial | n | test SRCC |" in md
+    assert "| configuration | trial | n | val SRCC | test SRCC |" in md
     assert "0.708413043574148" not in md and "| loss.alpha=0.7084 | 0 | 3 |" in md
     best = summary.rows[0]
     assert paper.mean_std(best["test_srcc_mean"], best["test_srcc_std"]) in md
-    assert f"| loss.alpha=0.5 | 2 | 3 | {paper.mean_std(best['test_srcc_mean'], best['test_srcc_std'])} |" in md
+    cells = [paper.mean_std(best[f"{s}_srcc_mean"], best[f"{s}_srcc_std"]) for s in ("val", "test")]
+    assert f"| loss.alpha=0.5 | 2 | 3 | {cells[0]} | {cells[1]} |" in md
 
     tex = (trial_sweep / "summary.tex").read_text()
     assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
-    assert r"Configuration & Trial & $n$ & test SRCC" in tex
+    assert r"Configuration & Trial & $n$ & val SRCC & test SRCC" in tex
     assert r"loss.alpha=0.7084 & 0 & 3 & " in tex and r"$\pm$" in tex and "±" not in tex
     assert len([line for line in tex.splitlines() if line.startswith("loss.alpha=")]) == 3
 

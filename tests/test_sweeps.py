@@ -75,7 +75,7 @@ def test_aggregate_rebuilds_an_interrupted_sweep(grid, tmp_path):
     rows = {r["loss.alpha"]: r for r in csv.DictReader((sweep / "summary.csv").open())}
     assert {k: int(r["n"]) for k, r in rows.items()} == {"0.1": 3, "0.3": 2}
     assert "| 4 | incomplete |" in (sweep / "summary.md").read_text()
-    assert "over 2 shared seeds" in proc.stdout and "paired t p=" in proc.stdout
+    assert "over 2 shared replicates" in proc.stdout and "paired t p=" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "iqa.aggregate", str(tmp_path / "nope")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.strip().startswith("error: sweep folder")

@@ -12,7 +12,8 @@ from tqdm.auto import tqdm
 
 from iqa.build import build as build_node
 from iqa.data.fileset import FIELDS, dataset_settings, file_imageset
-from iqa.data.imageset import ImageSet, split_by_content, split_official
+from iqa.data import splits
+from iqa.data.imageset import ImageSet
 from iqa.data.patches import EpochSampler, TestCrops, TrainPatches
 from iqa.errors import ConfigError, DataError
 from iqa.runtime.repro import loader_rng
@@ -47,7 +48,9 @@ def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
     settings = dataset_settings(data_cfg, name, progress_bar(progress))
     resolved = OmegaConf.to_container(data_cfg.sets[name], resolve=True)
     node = OmegaConf.create({k: v for k, v in resolved.items() if k not in FIELDS})
-    official = data_cfg.split == "official" and data_cfg.name == name
+    # The split column the reader reads when the run trains on the dataset's own split, else None.
+    own_split = (data_cfg.split == "official" or data_cfg.split_column) and data_cfg.name == name
+    official = (data_cfg.split_column or "split") if own_split else None
     read = build_node(node, f"data.sets.{name}")
     found = read(settings, official)
     images = found if isinstance(found, ImageSet) else file_imageset(settings, found, data_cfg, progress_bar(progress))
@@ -58,12 +61,14 @@ def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
 
 @dataclass
 class DataBundle:
-    """The train, test and (with an official split) validation parts plus every cross set, decoded."""
+    """The train, test and (unless data.val_fraction=0 leaves none) validation parts plus every
+    cross set, decoded, and the split that made the parts."""
 
     train: ImageSet
     test: ImageSet
     cross: Dict[str, ImageSet]
     val: Optional[ImageSet] = None
+    split: Optional[splits.Split] = None
 
     def skipped_images(self) -> Dict[str, Dict]:
         """Bad images skipped per dataset (data.on_bad_image=skip), for metrics.json."""
@@ -75,11 +80,8 @@ def build(data_cfg, loader_cfg, progress: bool = False, training: bool = True) -
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
     check_names(data_cfg)
     full = load_dataset(data_cfg.name, data_cfg, progress)
-    if data_cfg.split == "official":
-        train, val, test = split_official(full)
-    else:
-        train, test = split_by_content(full, data_cfg.test_fraction, data_cfg.split_seed)
-        val = None
+    split, source = splits.choose(full, data_cfg)
+    train, val, test = splits.divide(full, split.parts, source)
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
     for part in [train, val, test, *cross.values()]:
         if part is not None and loader_cfg.patch_size > part.min_side():
@@ -90,7 +92,7 @@ def build(data_cfg, loader_cfg, progress: bool = False, training: bool = True) -
         raise ConfigError(
             f"loader.batch_size={loader_cfg.batch_size} is larger than the training set "
             f"({len(train) * loader_cfg.train_patch_num} patches): must be <= that")
-    return DataBundle(train, test, cross, val)
+    return DataBundle(train, test, cross, val, split)
 
 
 def train_loader(images: ImageSet, loader_cfg, seed: int) -> DataLoader:

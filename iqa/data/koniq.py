@@ -3,6 +3,8 @@ MOS_zscore) and the images in `1024x768/` or `512x384/`; the official train/vali
 split comes from `koniq10k_distributions_sets.csv` (the same rows plus `set`)."""
 from __future__ import annotations
 
+from typing import Optional
+
 from iqa.data.fileset import DatasetSettings
 from iqa.data.metadata import Records, file_names, need_file, numbers, read_table, records, split_parts
 from iqa.errors import DataError
@@ -11,7 +13,7 @@ LABELS = ("MOS", "MOS_zscore")
 SETS_FILE = "koniq10k_distributions_sets.csv"
 
 
-def read(settings: DatasetSettings, official: bool) -> Records:
+def read(settings: DatasetSettings, official: Optional[str]) -> Records:
     """One record per scored image; with `official`, each tagged train, val or test."""
     label = settings.need_label(LABELS)
     path = need_file(settings.path("metadata"), "koniq metadata file")

@@ -7,6 +7,7 @@ implementation, they are skipped, leaving the 1162 test images.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import scipy.io
@@ -42,7 +43,7 @@ def cell_strings(cells: np.ndarray, path: Path) -> list:
     return out
 
 
-def read(settings: DatasetSettings, official: bool) -> Records:
+def read(settings: DatasetSettings, official: Optional[str]) -> Records:
     """The 1162 scored images (everything after the raters' training images)."""
     settings.need_label(("MOS",))
     folder = settings.path("metadata")

@@ -20,7 +20,7 @@ import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Tuple, Optional
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -195,7 +195,7 @@ def load_synthetic(name: str, n_refs: int, image_size: int, cache_dir=None, prog
     return ImageSet(name=name, images=arrays["images"], mos=arrays["mos"], groups=arrays["groups"], names=names)
 
 
-def read(settings, official: bool, n_refs: int, image_size: int) -> ImageSet:
+def read(settings, official: Optional[str], n_refs: int, image_size: int) -> ImageSet:
     """The reader of the synthetic sets in conf/datasets.yaml: the set `settings.name`, generated on
     first use (it has no official split)."""
     return load_synthetic(settings.name, n_refs, image_size, settings.cache_dir, settings.progress)

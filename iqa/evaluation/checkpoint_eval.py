@@ -1,5 +1,6 @@
 """`mode=eval`: score a saved checkpoint (or the configured model with `model.weights`) on the
-configured test split and cross sets, no training."""
+configured validation and test parts and cross sets, no training; writes metrics.json,
+predictions.csv and scatter.png."""
 from __future__ import annotations
 
 import logging
@@ -11,11 +12,12 @@ from omegaconf import OmegaConf
 from iqa.train import checkpoint
 from iqa import data, models
 from iqa.runtime.accel import Accel
-from iqa.atomic import write_json
+from iqa.atomic import write_csv, write_json
 from iqa.run_folder import RunFolder
 from iqa.config import ModelConfig
 from iqa.errors import DataError
-from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, summary
+from iqa.evaluation.evaluate import eval_loaders, evaluate_all, flat_metrics, prediction_rows, summary
+from iqa.report import plots
 from iqa.runtime.device import resolve_device, show_progress
 
 log = logging.getLogger("iqa")
@@ -41,7 +43,7 @@ def model_from_checkpoint(state: dict, patch_size: int, path):
 def warn_on_split_mismatch(saved: dict, data_cfg) -> None:
     """Warn when the evaluated split is not the one the checkpoint was trained against: its test
     images may then include training images."""
-    keys = ("name", "split", "split_seed", "test_fraction")
+    keys = ("name", "split", "split_seed", "test_fraction", "split_file", "split_column")
     if saved.get("name") == data_cfg.name and any(saved.get(k) != data_cfg[k] for k in keys):
         log.warning("checkpoint was trained on %s, this evaluates %s: the test split may contain training images",
                     ", ".join(f"data.{k}={saved.get(k)}" for k in keys),
@@ -70,13 +72,19 @@ def run_eval(cfg, out_dir: Path) -> float:
     loader_cfg = OmegaConf.merge(cfg.loader, {"patch_size": patch})
     bundle = data.build(cfg.data, loader_cfg, show_progress(cfg.runtime.progress), training=False)
     accel = Accel.from_config(cfg.runtime, device, cfg.repro.level)
-    flat = flat_metrics(evaluate_all(accel.prepare(model), eval_loaders(bundle, loader_cfg, cfg.seed), device, accel))
+    results = evaluate_all(accel.prepare(model), eval_loaders(bundle, loader_cfg, cfg.seed), device, accel)
+    flat = flat_metrics(results)
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
-               "objective_value": flat[cfg.objective], "seed": cfg.seed,
+               "objective_value": flat[cfg.objective], "seed": cfg.seed, "split_seed": cfg.data.split_seed,
+               "split_hash": bundle.split.hash(),
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
-    write_json(RunFolder(out_dir).metrics, metrics)
+    folder = RunFolder(out_dir)
+    write_csv(folder.predictions, prediction_rows(results, bundle), ["set", "image", "mos", "pred"])
+    plots.scatter(results["test"]["pred"], results["test"]["mos"], folder.scatter,
+                  f"{cfg.data.name} test, eval of {Path(source).name}: SRCC {flat['test_srcc']:.3f}")
+    write_json(folder.metrics, metrics)
     crosses = " ".join(f"{n}_srcc={flat[f'cross_{n}_srcc']:.4f}" for n in cfg.data.cross)
     line = (f"run folder: {out_dir} | eval of {source} | test_srcc={flat['test_srcc']:.4f} "
             f"test_plcc={flat['test_plcc']:.4f} {crosses}".rstrip())

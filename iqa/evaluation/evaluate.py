@@ -1,6 +1,7 @@
 """Deterministic evaluation: average the crops of each image, then correlate with MOS."""
 from __future__ import annotations
 
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -11,7 +12,9 @@ from iqa import data
 from iqa.runtime.accel import Accel
 from iqa.data.patches import normalize
 from iqa.errors import ConfigError
-from iqa.evaluation.metrics import correlations
+from iqa.evaluation.metrics import REPORTED, correlations, logistic_scores
+
+log = logging.getLogger("iqa")
 
 
 # A CPU forward pass over more pixels than about 8 crops of 224 px runs slower per crop: its
@@ -48,28 +51,42 @@ def predict(model, loader: DataLoader, device: torch.device,
     return torch.cat(preds).numpy(), torch.cat(moses).numpy()
 
 
-def evaluate(model, loader: DataLoader, device: torch.device, accel: Optional[Accel] = None) -> Dict[str, object]:
-    """Correlations plus the raw predictions (kept for the scatter plot)."""
+def evaluate(model, loader: DataLoader, device: torch.device, accel: Optional[Accel] = None,
+             key: str = "test") -> Dict[str, object]:
+    """Every REPORTED metric plus the raw predictions (kept for the scatter plot and predictions.csv);
+    a logistic fit that fails gives NaN and one warning naming `key` and the reason."""
     pred, mos = predict(model, loader, device, accel)
-    return {**correlations(pred, mos), "pred": pred, "mos": mos}
+    logistic, failure = logistic_scores(pred, mos)
+    if failure:
+        log.warning("%s: the 4-parameter logistic fit failed (%s): %s_plcc_logistic and %s_rmse_logistic are NaN",
+                    key, failure, key, key)
+    return {**correlations(pred, mos), **logistic, "pred": pred, "mos": mos}
 
 
 def evaluate_all(model, loaders: Dict[str, DataLoader], device, accel: Optional[Accel] = None) -> Dict[str, Dict]:
-    """{'test': {...}, 'cross_<name>': {...}} with srcc/plcc/krcc and predictions."""
-    return {key: evaluate(model, loader, device, accel) for key, loader in loaders.items()}
+    """{'val': {...}, 'test': {...}, 'cross_<name>': {...}} with every REPORTED metric and predictions."""
+    return {key: evaluate(model, loader, device, accel, key) for key, loader in loaders.items()}
 
 
 def flat_metrics(results: Dict[str, Dict]) -> Dict[str, float]:
-    """{'test_srcc': ..., 'cross_<name>_plcc': ...}: the names `monitor` and `objective` use."""
-    return {f"{key}_{m}": float(r[m]) for key, r in results.items() for m in ("srcc", "plcc", "krcc")}
+    """{'test_srcc': ..., 'cross_<name>_plcc_logistic': ...}: the names `monitor` and `objective` use."""
+    return {f"{key}_{m}": float(r[m]) for key, r in results.items() for m in REPORTED}
 
 
 def summary(flat: Dict[str, float], cross: List[str]) -> Dict:
     """The metrics.json layout of one epoch's metrics (val_* only with a validation split)."""
-    out = {f"{split}_{m}": flat[f"{split}_{m}"] for split in ("val", "test") for m in ("srcc", "plcc", "krcc")
+    out = {f"{split}_{m}": flat[f"{split}_{m}"] for split in ("val", "test") for m in REPORTED
            if f"{split}_{m}" in flat}
-    out["cross"] = {name: {m: flat[f"cross_{name}_{m}"] for m in ("srcc", "plcc", "krcc")} for name in cross}
+    out["cross"] = {name: {m: flat[f"cross_{name}_{m}"] for m in REPORTED} for name in cross}
     return out
+
+
+def prediction_rows(results: Dict[str, Dict], bundle) -> List[Dict]:
+    """One row per evaluated image, `set,image,mos,pred` (set: val, test or cross_<name>), from
+    `evaluate_all`'s results, whose loaders keep dataset order."""
+    parts = {"val": bundle.val, "test": bundle.test, **{f"cross_{n}": s for n, s in bundle.cross.items()}}
+    return [{"set": key, "image": name, "mos": float(m), "pred": float(p)}
+            for key, r in results.items() for name, m, p in zip(parts[key].names, r["mos"], r["pred"])]
 
 
 def eval_loaders(bundle, loader_cfg, seed: int) -> Dict[str, DataLoader]:
@@ -82,10 +99,9 @@ def eval_loaders(bundle, loader_cfg, seed: int) -> Dict[str, DataLoader]:
 
 
 def selection_metric(monitor: str, loaders: Dict[str, DataLoader]) -> str:
-    """The metric that picks the best epoch: with a validation split, the validation counterpart
-    of a test_* monitor (so the test split is only reported, never used to choose)."""
-    if monitor.startswith("test_") and "val" in loaders:
-        return "val_" + monitor[len("test_"):]
+    """The metric that picks the best epoch, as configured: a test_* or cross_* monitor is kept
+    (and reported as selected on test, see `iqa.evaluation.metrics.selected_on_test`), never silently swapped."""
     if monitor.startswith("val_") and "val" not in loaders:
-        raise ConfigError(f"trainer.monitor={monitor!r} is out of range: this split has no validation part")
+        raise ConfigError(f"trainer.monitor={monitor!r} is out of range: this split has no validation part "
+                          f"(data.val_fraction=0 and no val part in the given split)")
     return monitor

@@ -1,9 +1,9 @@
-"""Hydra callbacks: the mean ± std table at the end of every multirun (on by default in conf/config.yaml)."""
+"""Hydra callbacks: the sweep's summary table at the end of every multirun (on by default in conf/config.yaml)."""
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -14,16 +14,26 @@ log = logging.getLogger("iqa")
 class SummaryCallback(Callback):
     """Write summary.csv / summary.md into the sweep folder and print the table.
 
-    A failed run makes the multirun exit with status 1, unless the sweeper itself budgets for
-    failures (it has a `max_failure_rate`, as the iqa_optuna sweeper does).
+    `baseline`, `metric` and `detect_delta` are those of `iqa.report.summary.Summary` (set them with
+    `hydra.callbacks.summary.baseline='"loss.alpha=0.0"'`). A failed run, or a baseline that names
+    no single configuration, makes the multirun exit with status 1; failed runs do not when the
+    sweeper itself budgets for failures (it has a `max_failure_rate`, as the iqa_optuna sweeper does).
     """
 
+    def __init__(self, baseline: Optional[str] = None, metric: Optional[str] = None,
+                 detect_delta: float = 0.003):
+        self.baseline, self.metric, self.detect_delta = baseline, metric, detect_delta
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from iqa.errors import IQAError
+        from iqa.errors import ConfigError, IQAError
         from iqa.report.summary import summarize
 
         try:
-            summary = summarize(config.hydra.sweep.dir)
+            summary = summarize(config.hydra.sweep.dir, self.baseline, self.metric, self.detect_delta)
+        except ConfigError as e:
+            print(f"error: {e} (rebuild the table with python -m iqa.aggregate {config.hydra.sweep.dir} "
+                  f"--baseline ...)", file=sys.stderr)
+            sys.exit(1)
         except IQAError as e:
             log.warning("no summary: %s", e)
             return

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import List, Mapping, Optional, Tuple
 
 from scipy import stats
 
@@ -97,9 +97,9 @@ def latex(summary, stems: List[str], heading) -> str:
     return "\n".join(lines) + "\n"
 
 
-def per_seed(summary, row: Mapping, metric: str) -> Dict[int, float]:
+def per_run(summary, row: Mapping, metric: str) -> List[float]:
     from iqa.report.summary import metric_values
-    return {r.seed: metric_values(r.metrics).get(metric, math.nan) for r in runs_of(summary, row)}
+    return [metric_values(r.metrics).get(metric, math.nan) for r in runs_of(summary, row)]
 
 
 def comparison_plot(summary, path, heading) -> None:
@@ -108,11 +108,11 @@ def comparison_plot(summary, path, heading) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metric = summary.objective
+    metric = getattr(summary, "metric", summary.objective)  # the compared metric, test for a val objective
     rows = summary.rows
     fig, ax = plt.subplots(figsize=(7, 0.9 + 0.45 * len(rows)))
     for y, row in enumerate(rows):
-        values = [v for v in per_seed(summary, row, metric).values() if not math.isnan(v)]
+        values = [v for v in per_run(summary, row, metric) if not math.isnan(v)]
         if not values:
             continue
         ax.scatter(values, [y - 0.18] * len(values), s=22, color="tab:blue", alpha=0.6, zorder=3,

@@ -17,8 +17,9 @@ from iqa.atomic import write_json
 from iqa.run_folder import RunFolder
 
 PRUNED = "TrialPruned"
-# Overrides that identify one job of a configuration, not the configuration itself.
-PER_JOB_KEYS = ("seed", "trial.")
+# Overrides that identify one replicate of a configuration, not the configuration itself: the
+# training seed, the split seed and the sweeper's bookkeeping.
+PER_JOB_KEYS = ("seed", "data.split_seed", "trial.")
 
 
 def write_error(out_dir, exc: BaseException) -> None:
@@ -34,6 +35,12 @@ class Run:
     metrics: Optional[Dict]
     status: str  # done, failed, pruned, incomplete
     reason: str = ""
+    split_seed: Optional[int] = None
+
+    @property
+    def replicate(self) -> Tuple[Optional[int], Optional[int]]:
+        """(data.split_seed, seed): what pairs this run with another configuration's run."""
+        return self.split_seed, self.seed
 
     @property
     def group(self) -> Tuple[str, ...]:
@@ -47,13 +54,23 @@ def override_key(override: str) -> str:
 
 def _is_per_job(override: str) -> bool:
     key = override_key(override)
-    return key == PER_JOB_KEYS[0] or key.startswith(PER_JOB_KEYS[1])
+    return key in PER_JOB_KEYS[:2] or key.startswith(PER_JOB_KEYS[2])
 
 
 def _read_json(path: Path) -> Optional[Dict]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
+        return None
+
+
+def _split_seed(folder: RunFolder, metrics: Optional[Dict]) -> Optional[int]:
+    """The run's data.split_seed: from metrics.json, else its composed config (None if unreadable)."""
+    if metrics is not None and "split_seed" in metrics:
+        return metrics["split_seed"]
+    try:
+        return OmegaConf.select(OmegaConf.load(folder.config), "data.split_seed")
+    except Exception:  # a missing or half-written config: the run still counts, unpaired by split
         return None
 
 
@@ -64,7 +81,8 @@ def load_run(path: Path) -> Run:
     seed = next((int(o.split("=", 1)[1]) for o in overrides if override_key(o) == "seed"), None)
     metrics = _read_json(folder.metrics)
     if metrics is not None:
-        return Run(path, overrides, metrics.get("seed", seed), metrics, "done")
+        return Run(path, overrides, metrics.get("seed", seed), metrics, "done",
+                   split_seed=_split_seed(folder, metrics))
     error = _read_json(folder.error)
     if error is None:
         return Run(path, overrides, seed, None, "incomplete", "no metrics.json: interrupted, still running, "

@@ -1,7 +1,10 @@
-"""Mean ± std tables of a sweep: one row per configuration (overrides minus seed) over its seeds.
+"""Tables of a sweep: one row per configuration (overrides minus `seed` and `data.split_seed`)
+over all its (split, seed) replicates, with mean ± std, median and min–max.
 
-Each row is also compared with the best row on the objective by a paired test over the seeds both
-share, so a difference can be told apart from run-to-run noise. Written as `summary.csv` (numbers)
+Each row is compared with a baseline row (named, or the best row on the objective) by a paired
+test over the replicates both ran, with a 95% confidence interval for the difference, p-values
+Holm-corrected across rows, and the number of replicates a given difference would need to be
+detected: so a gain can be told apart from run-to-run noise. Written as `summary.csv` (numbers)
 and `summary.md` (the printed table) in the sweep folder.
 """
 from __future__ import annotations
@@ -14,63 +17,121 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
 
 from iqa.atomic import write_csv, write_text
-from iqa.errors import DataError
+from iqa.errors import ConfigError, DataError
+from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
 from iqa.report import paper
 from iqa.report.runs import Run, override_key, scan
 
-TEST_METRICS = ("srcc", "plcc", "krcc")
-CROSS_METRICS = ("srcc", "plcc")
 ALPHA = 0.05
+POWER = 0.8
+# The smallest SRCC gain worth detecting by default: about the seed-to-seed spread on KonIQ.
+DETECT_DELTA = 0.003
+# Columns of the printed table (summary.csv has every metric).
+TABLE_METRICS = {"val": ("srcc",), "test": REPORTED, "cross": ("srcc", "plcc")}
+
+Replicate = Tuple[Optional[int], Optional[int]]
 
 
 def metric_values(metrics: Mapping) -> Dict[str, float]:
-    """The per-run numbers a table averages, named as the table's column stems."""
-    values = {f"{split}_{m}": metrics[f"{split}_{m}"] for split in ("test", "val") for m in TEST_METRICS
+    """The per-run numbers a table summarises, named as the table's column stems."""
+    values = {f"{split}_{m}": metrics[f"{split}_{m}"] for split in ("val", "test") for m in REPORTED
               if f"{split}_{m}" in metrics}
     for name, cross in (metrics.get("cross") or {}).items():
-        values.update({f"cross_{name}_{m}": cross[m] for m in CROSS_METRICS})
+        values.update({f"cross_{name}_{m}": cross[m] for m in REPORTED if m in cross})
     values["best_epoch"] = metrics["best_epoch"]
     return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
 
 
-def mean_std(values: Sequence[float]) -> Tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; NaN for a single value)."""
-    mean = statistics.fmean(values) if values else math.nan
-    return mean, statistics.stdev(values) if len(values) > 1 else math.nan
+def run_selected_on_test(metrics: Mapping) -> bool:
+    """Whether the run chose its epoch on a test set (its own flag, else read from its monitor;
+    runs from before validation parts existed monitored test_srcc)."""
+    if "selected_on_test" in metrics:
+        return bool(metrics["selected_on_test"])
+    return selected_on_test(str(metrics.get("monitor", "test_srcc")))
 
 
-def paired_test(a: Mapping[int, float], b: Mapping[int, float]) -> Dict[str, float]:
-    """Compare two configurations over the seeds both ran: mean difference a - b and p-values.
+def spread(values: Sequence[float]) -> Dict[str, float]:
+    """Mean, sample std (ddof=1; NaN for one value), median, min and max, NaNs left out."""
+    values = [v for v in values if not math.isnan(v)]
+    if not values:
+        return dict.fromkeys(("mean", "std", "median", "min", "max"), math.nan)
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else math.nan,
+            "median": statistics.median(values), "min": min(values), "max": max(values)}
 
-    The paired t-test is the verdict; Wilcoxon's signed-rank test is given alongside (with fewer
-    than 6 seeds it cannot reach p < 0.05, whatever the difference).
-    """
-    seeds = sorted(set(a) & set(b))
-    diffs = [a[s] - b[s] for s in seeds]
-    out = {"n_paired": len(seeds), "delta": statistics.fmean(diffs) if diffs else math.nan,
-           "p_ttest": math.nan, "p_wilcoxon": math.nan}
+
+def replicates_needed(delta: float, sd: float) -> float:
+    """Paired replicates a two-sided t-test at ALPHA needs to detect a mean difference `delta` with
+    POWER when the differences have standard deviation `sd` (NaN without a spread)."""
+    if not sd > 0 or delta == 0:
+        return math.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if len(seeds) >= 2:
-            out["p_ttest"] = float(stats.ttest_rel([a[s] for s in seeds], [b[s] for s in seeds]).pvalue)
+        n = TTestPower().solve_power(effect_size=abs(delta) / sd, alpha=ALPHA, power=POWER)
+    return float(max(2, math.ceil(n)))
+
+
+def paired_test(a: Mapping[Replicate, float], b: Mapping[Replicate, float]) -> Dict[str, float]:
+    """Compare two configurations over the replicates both ran: mean difference a - b, its 95%
+    confidence interval, and p-values.
+
+    The paired t-test is the verdict; Wilcoxon's signed-rank test is given alongside (with fewer
+    than 6 replicates it cannot reach p < 0.05, whatever the difference).
+    """
+    keys = sorted((k for k in set(a) & set(b) if not (math.isnan(a[k]) or math.isnan(b[k]))), key=str)
+    diffs = [a[k] - b[k] for k in keys]
+    out = {"n_paired": len(keys), "delta": statistics.fmean(diffs) if diffs else math.nan,
+           "ci_low": math.nan, "ci_high": math.nan, "sd_diff": math.nan, "p_ttest": math.nan, "p_wilcoxon": math.nan}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if len(keys) >= 2:
+            out["sd_diff"] = statistics.stdev(diffs)
+            result = stats.ttest_rel([a[k] for k in keys], [b[k] for k in keys])
+            out["p_ttest"] = float(result.pvalue)
+            ci = result.confidence_interval(1 - ALPHA)
+            out["ci_low"], out["ci_high"] = float(ci.low), float(ci.high)
         if any(d != 0 for d in diffs):
             out["p_wilcoxon"] = float(stats.wilcoxon(diffs).pvalue)
     return out
 
 
-def verdict(test: Mapping[str, float]) -> str:
-    p = test["p_ttest"]
+def holm(p_values: Sequence[float]) -> List[float]:
+    """Holm-corrected p-values (statsmodels), NaN where the input is NaN."""
+    finite = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    out = [math.nan] * len(p_values)
+    if finite:
+        for i, p in zip(finite, multipletests([p_values[i] for i in finite], method="holm")[1]):
+            out[i] = float(p)
+    return out
+
+
+def verdict(test: Mapping[str, float], p_key: str = "p_ttest") -> str:
+    p = test[p_key]
     if math.isnan(p):
-        return "too few shared seeds" if test["n_paired"] < 2 else "no spread to test"
-    return f"{'larger than' if p < ALPHA else 'within'} seed noise (p={p:.3g})"
+        return "too few shared replicates" if test["n_paired"] < 2 else "no spread to test"
+    label = "Holm p" if p_key == "p_holm" else "p"
+    return f"{'larger than' if p < ALPHA else 'within'} run-to-run noise ({label}={p:.3g})"
+
+
+def compared_metric(objective: str) -> str:
+    """The metric rows are compared on: the test counterpart of a validation objective (rows are
+    ranked on validation, compared on test), else the objective itself."""
+    return "test_" + objective[len("val_"):] if objective.startswith("val_") else objective
 
 
 class Summary:
-    """The runs of one sweep folder, grouped by configuration."""
+    """The runs of one sweep folder, grouped by configuration.
 
-    def __init__(self, sweep_dir, runs: List[Run]):
+    `baseline`: the overrides that pick the row every other row is compared with (default: the
+    best row on the objective); `metric`: what the comparison is on (default `compared_metric`);
+    `detect_delta`: the difference whose needed number of replicates the table gives.
+    """
+
+    def __init__(self, sweep_dir, runs: List[Run], baseline: Optional[str] = None, metric: Optional[str] = None,
+                 detect_delta: float = DETECT_DELTA):
         self.sweep_dir = Path(sweep_dir)
         self.runs = runs
         self.done = [r for r in runs if r.status == "done"]
@@ -84,36 +145,72 @@ class Summary:
         self.common = sorted(shared, key=override_key)
         self.varying = list(dict.fromkeys(override_key(o) for r in runs for o in r.group if o not in shared))
         objectives = Counter(r.metrics.get("objective", "test_srcc") for r in self.done)
-        self.objective = objectives.most_common(1)[0][0] if objectives else "test_srcc"
+        self.objective = objectives.most_common(1)[0][0] if objectives else "val_srcc"
+        self.metric = metric or compared_metric(self.objective)
+        if self.done and self.metric not in metric_values(self.done[0].metrics):
+            raise ConfigError(f"metric {self.metric!r} is not a run metric: one of "
+                              f"{', '.join(metric_values(self.done[0].metrics))}")
+        self.detect_delta = detect_delta
+        self.baseline = self.pick(baseline) if baseline else None
         self.rows = self._rows()
 
-    def _objective_by_seed(self, runs: List[Run]) -> Dict[int, float]:
-        return {r.seed: metric_values(r.metrics).get(self.objective, math.nan) for r in runs}
+    def pick(self, wanted: str, what: str = "baseline") -> Tuple[str, ...]:
+        """The one configuration whose overrides include every `key=value` in `wanted`."""
+        need = set(wanted.split())
+        hits = [g for g in self.groups if need <= set(g)]
+        if len(hits) != 1:
+            labels = "; ".join(" ".join(g) or "(no overrides)" for g in self.groups)
+            raise ConfigError(f"{what} '{wanted}' matches {len(hits)} configurations (need exactly 1) "
+                              f"among: {labels}")
+        return hits[0]
+
+    def values(self, group: Tuple[str, ...], metric: Optional[str] = None) -> Dict[Replicate, float]:
+        """{(split_seed, seed): value} of one configuration's runs."""
+        return {r.replicate: metric_values(r.metrics).get(metric or self.metric, math.nan) for r in self.groups[group]}
 
     def _rows(self) -> List[Dict]:
         rows = []
         for group, runs in self.groups.items():
             settings = dict(o.split("=", 1) for o in group if o not in self.common)
+            monitors = sorted({str(r.metrics.get("monitor", "")) for r in runs})
             row = {"overrides": " ".join(group), **{k: settings.get(k, "") for k in self.varying},
-                   "n": len(runs), "seeds": " ".join(str(s) for s in sorted(r.seed for r in runs))}
+                   "n": len(runs), "seeds": _joined(r.seed for r in runs),
+                   "split_seeds": _joined(r.split_seed for r in runs),
+                   "monitor": " ".join(monitors),
+                   "selected_on_test": any(run_selected_on_test(r.metrics) for r in runs)}
             per_run = [metric_values(r.metrics) for r in runs]
             for stem in dict.fromkeys(k for v in per_run for k in v):
-                mean, std = mean_std([v[stem] for v in per_run if stem in v])
-                row[f"{stem}_mean"] = mean
-                if stem != "best_epoch":
-                    row[f"{stem}_std"] = std
+                stat = spread([v[stem] for v in per_run if stem in v])
+                for key in ("mean",) if stem == "best_epoch" else stat:
+                    row[f"{stem}_{key}"] = stat[key]
             rows.append((group, row))
         rows.sort(key=lambda gr: -_nan_low(gr[1].get(f"{self.objective}_mean", math.nan)))
         if rows:
-            best = self._objective_by_seed(self.groups[rows[0][0]])
-            for group, row in rows[1:]:
-                test = paired_test(self._objective_by_seed(self.groups[group]), best)
-                row.update({f"vs_best_{k}": v for k, v in test.items()})
-                row["vs_best"] = verdict(test)
+            self._compare(rows)
         return [row for _, row in rows]
 
+    def _compare(self, rows: List[Tuple[Tuple[str, ...], Dict]]) -> None:
+        """Fill each row's comparison with the baseline row, Holm-correcting across rows."""
+        base = self.baseline if self.baseline is not None else rows[0][0]
+        base_values = self.values(base)
+        others = [(group, row) for group, row in rows if group != base]
+        tests = [paired_test(self.values(group), base_values) for group, _ in others]
+        for test, p in zip(tests, holm([t["p_ttest"] for t in tests])):
+            test["p_holm"] = p
+        for (group, row), test in zip(others, tests):
+            row.update({f"vs_baseline_{k}": v for k, v in test.items()})
+            row["vs_baseline"] = verdict(test, "p_holm")
+            row["n_needed"] = replicates_needed(self.detect_delta, test["sd_diff"])
+        for group, row in rows:
+            if group == base:
+                row["vs_baseline"] = "baseline"
+                # Two configurations with this row's spread and no pairing benefit: sd of a difference = sqrt(2) sd.
+                row["n_needed"] = replicates_needed(self.detect_delta, math.sqrt(2) * row.get(f"{self.metric}_std",
+                                                                                               math.nan))
+
     def label(self, row: Mapping) -> str:
-        return paper.label(self, row)
+        text = paper.label(self, row)
+        return f"{text} **({OPTIMISTIC})**" if row["selected_on_test"] else text
 
     def markdown(self) -> str:
         counts = Counter(r.status for r in self.runs)
@@ -123,26 +220,48 @@ class Summary:
         if self.common:
             lines.append(f"Common overrides: `{' '.join(self.common)}`.")
         if self.rows:
-            lines += ["", f"Mean ± sample std over seeds. Each row is compared with the first (best {self.objective}) "
-                          "by a paired t-test over the seeds both ran.", ""]
-            lines += _table(self.rows, self._columns(), self)
+            base = next(r for r in self.rows if r["vs_baseline"] == "baseline")
+            lines += ["", f"One row per configuration over its (data.split_seed, seed) replicates: mean ± sample "
+                          f"std, and for {_heading(self.metric)} the median [min, max]. Rows are ranked on "
+                          f"{self.objective}; each is compared on {self.metric} with the baseline ({self.label(base)}) "
+                          f"by a paired t-test over the replicates both ran, with a 95% confidence interval for Δ and "
+                          f"Holm-corrected p-values. The last numeric column is the number of replicates that would detect "
+                          f"Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed."]
+            if not self.objective.startswith("val_"):
+                lines += ["", f"**The ranking objective {self.objective} is a test metric: the best row is "
+                              f"{OPTIMISTIC}.**"]
+            lines += [""] + _table(self.rows, self._stems(), self)
         if self.not_done:
             lines += ["", "## Runs without metrics", "", "| run | status | reason |", "|---|---|---|"]
             lines += [f"| {_rel(r.path, self.sweep_dir)} | {r.status} | {r.reason} |" for r in self.not_done]
         return "\n".join(lines) + "\n"
 
-    def _columns(self) -> List[str]:
-        """Metric stems in first-seen order, best epoch last."""
+    def _stems(self) -> List[str]:
+        """The printed metric columns in first-seen order, best epoch last."""
         stems = list(dict.fromkeys(c[:-5] for row in self.rows for c in row if c.endswith("_mean")))
-        return sorted(stems, key=lambda s: s == "best_epoch")
+        shown = [s for s in stems if s == "best_epoch" or s == self.metric or _metric_of(s) in TABLE_METRICS[_scope(s)]]
+        return sorted(shown, key=lambda s: s == "best_epoch")
 
     def write(self) -> str:
         """Write summary.csv and summary.md into the sweep folder; return the markdown."""
         text = self.markdown()
         write_csv(self.sweep_dir / "summary.csv", self.rows)
         write_text(self.sweep_dir / "summary.md", text)
-        paper.write(self, self._columns(), _heading)
+        paper.write(self, self._stems(), _heading)
         return text
+
+
+def _joined(values) -> str:
+    return " ".join(str(v) for v in sorted(set(values), key=lambda v: (v is None, v)))
+
+
+def _scope(stem: str) -> str:
+    return "cross" if stem.startswith("cross_") else stem.split("_", 1)[0]
+
+
+def _metric_of(stem: str) -> str:
+    """test_plcc_logistic -> plcc_logistic, cross_spaq_srcc -> srcc."""
+    return next(m for m in sorted(REPORTED, key=len, reverse=True) if stem.endswith("_" + m))
 
 
 def _nan_low(value: float) -> float:
@@ -165,34 +284,59 @@ def _fmt(mean: Optional[float], std: Optional[float] = None, digits: int = 4) ->
 
 
 def _heading(stem: str) -> str:
-    """test_srcc -> test SRCC, cross_spaq_plcc -> spaq PLCC, best_epoch -> best epoch."""
+    """test_srcc -> test SRCC, cross_spaq_plcc -> spaq PLCC, test_rmse_logistic -> test RMSE (logistic)."""
     if stem == "best_epoch":
         return "best epoch"
-    scope, metric = stem.rsplit("_", 1)
-    return f"{scope.removeprefix('cross_')} {metric.upper()}"
+    metric = _metric_of(stem)
+    scope = stem[: -len(metric) - 1].removeprefix("cross_")
+    name = metric.split("_")[0].upper() + (" (logistic)" if metric.endswith("_logistic") else "")
+    return f"{scope} {name}"
+
+
+def _range(row: Mapping, stem: str) -> str:
+    if math.isnan(row.get(f"{stem}_median", math.nan)):
+        return "n/a"
+    return f"{row[f'{stem}_median']:.4f} [{row[f'{stem}_min']:.4f}, {row[f'{stem}_max']:.4f}]"
+
+
+def _delta(row: Mapping) -> str:
+    if "vs_baseline_delta" not in row:
+        return ""
+    if math.isnan(row["vs_baseline_ci_low"]):
+        return _fmt(row["vs_baseline_delta"])
+    return f"{row['vs_baseline_delta']:+.4f} [{row['vs_baseline_ci_low']:+.4f}, {row['vs_baseline_ci_high']:+.4f}]"
 
 
 def _table(rows: List[Dict], stems: List[str], summary: Summary) -> List[str]:
+    metric = summary.metric
     trials = paper.has_trials(summary)
-    header = (["configuration"] + (["trial"] if trials else []) + ["n"] + [_heading(s) for s in stems]
-              + ["Δ vs best", "vs best"])
+    header = ["configuration"] + (["trial"] if trials else []) + ["n"]
+    for s in stems:
+        header += [_heading(s)] + ([f"{_heading(metric)} median [min, max]"] if s == metric else [])
+    header += [f"Δ {_heading(metric)} [95% CI]", "Holm p", f"n for Δ={summary.detect_delta:g}", "vs baseline"]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         trial = paper.trial_number(paper.runs_of(summary, row)) if trials else None
-        cells = [summary.label(row)] + ([str(trial) if trial is not None else ""] if trials else [])
-        cells += [str(row["n"])]
-        cells += [paper.cell(row, s) for s in stems]
-        cells += [_fmt(row.get("vs_best_delta"), None, 3) if "vs_best_delta" in row else "", row.get("vs_best", "best")]
+        cells = [summary.label(row)] + ([str(trial) if trial is not None else ""] if trials else []) + [str(row["n"])]
+        for s in stems:
+            cells.append(paper.cell(row, s))
+            if s == metric:
+                cells.append(_range(row, s))
+        needed = row.get("n_needed", math.nan)
+        cells += [_delta(row), _fmt(row.get("vs_baseline_p_holm"), digits=3) if "vs_baseline_p_holm" in row else "",
+                  "n/a" if math.isnan(needed) else str(int(needed)), row["vs_baseline"]]
         out.append("| " + " | ".join(cells) + " |")
     return out
 
 
-def summarize(sweep_dir) -> Summary:
-    """Group the run folders under `sweep_dir`; DataError if there are none."""
+def summarize(sweep_dir, baseline: Optional[str] = None, metric: Optional[str] = None,
+              detect_delta: float = DETECT_DELTA) -> Summary:
+    """Group the run folders under `sweep_dir`; DataError if there are none, ConfigError for a
+    baseline that does not name exactly one configuration."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise DataError(f"sweep folder {sweep_dir} does not exist")
     runs = scan(sweep_dir)
     if not runs:
         raise DataError(f"no run folders (with .hydra/overrides.yaml) under {sweep_dir}")
-    return Summary(sweep_dir, runs)
+    return Summary(sweep_dir, runs, baseline, metric, detect_delta)

@@ -12,6 +12,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from iqa.atomic import write_csv
+from iqa.evaluation.evaluate import prediction_rows
 from iqa.runtime.repro import rng_state
 from iqa.train import checkpoint
 from iqa.train.fingerprint import BatchFingerprints
@@ -77,6 +78,23 @@ class History(Callback):
         write_csv(fit.folder.history, fit.state.history)
 
 
+class SplitFile(Callback):
+    """split.csv: every image of the training dataset and its part, so the split can be checked,
+    compared by its hash (metrics.json) and reused with data.split_file."""
+
+    def on_fit_start(self, fit) -> None:
+        fit.bundle.split.write(fit.folder.split)
+
+
+class Predictions(Callback):
+    """predictions.csv: set,image,mos,pred for every image evaluated at the selected epoch, so
+    every reported number can be recomputed."""
+
+    def on_fit_end(self, fit, metrics) -> None:
+        write_csv(fit.folder.predictions, prediction_rows(fit.state.best_results, fit.bundle),
+                  ["set", "image", "mos", "pred"])
+
+
 class EpochHook(Callback):
     """Calls `fn(epoch, row)` after each epoch: a sweeper's per-epoch report (it may prune the run)."""
 
@@ -102,7 +120,8 @@ class EarlyStopping(Callback):
 
 def default_callbacks(on_epoch: Optional[Callable] = None, loggers: Optional[List[Callback]] = None) -> List[Callback]:
     """The run's callbacks in the order they act after an epoch: checkpoints, history (or the
-    configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop."""
+    configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop
+    (split.csv at the start, predictions.csv at the end)."""
     loggers = [History()] if loggers is None else loggers
-    return [Fingerprints(), Checkpoints(), *loggers, *([EpochHook(on_epoch)] if on_epoch else []),
-            EarlyStopping()]
+    return [SplitFile(), Fingerprints(), Checkpoints(), *loggers, *([EpochHook(on_epoch)] if on_epoch else []),
+            EarlyStopping(), Predictions()]

@@ -19,6 +19,7 @@ from iqa.build import build
 from iqa.config import validate
 from iqa.errors import TrainingError
 from iqa.evaluation.evaluate import eval_loaders, selection_metric, summary
+from iqa.evaluation.metrics import OPTIMISTIC, selected_on_test
 from iqa.report import plots
 from iqa.run_folder import RunFolder
 from iqa.runtime.accel import Accel
@@ -73,6 +74,9 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
               monitor=selection_metric(cfg.trainer.monitor, loaders),
               resolved_config=OmegaConf.to_container(cfg, resolve=True),
               callbacks=default_callbacks(on_epoch, loggers), progress=progress, start=start)
+    if selected_on_test(fit.monitor):
+        log.warning("trainer.monitor=%s chooses the epoch on a test set: the reported test numbers are %s",
+                    fit.monitor, OPTIMISTIC)
     if saved is not None:
         resume.restore(saved, fit)
     return fit
@@ -95,7 +99,10 @@ def finish(fit: Fit) -> float:
         "objective": cfg.objective,
         "objective_value": best[cfg.objective],
         "monitor": fit.monitor,
+        "selected_on_test": selected_on_test(fit.monitor),
         "seed": cfg.seed,
+        "split_seed": cfg.data.split_seed,
+        "split_hash": fit.bundle.split.hash(),
         "epochs_run": state.epochs_done,
         "stopped_early": state.epochs_done < cfg.trainer.epochs,
         "wall_s": round(time.perf_counter() - fit.start, 2),
@@ -113,6 +120,8 @@ def finish(fit: Fit) -> float:
     crosses = " ".join(f"{n}_srcc={metrics['cross'][n]['srcc']:.4f}" for n in cross)
     line = (f"run folder: {folder.path} | best epoch {state.best_epoch}/{state.epochs_done} | "
             f"test_srcc={metrics['test_srcc']:.4f} test_plcc={metrics['test_plcc']:.4f} {crosses}".rstrip())
-    log.info(line)
+    if metrics["selected_on_test"]:
+        line += f" | {OPTIMISTIC} ({fit.monitor})"
+    (log.warning if metrics["selected_on_test"] else log.info)(line)
     print(line, flush=True)
     return float(best[cfg.objective])
