@@ -112,7 +112,7 @@ def finish(fit: Fit) -> float:
         "last": summary(state.history[-1], cross),
     }
     write_json(folder.metrics, metrics)
-    plots.curves(state.history, folder.curves, state.best_epoch)
+    plots.curves(state.history, folder.curves, state.best_epoch, plots.run_title(cfg), fit.monitor)
     test = state.best_results["test"]
     plots.scatter(test["pred"], test["mos"], folder.scatter,
                   f"{cfg.data.name} test, epoch {state.best_epoch}: SRCC {best['test_srcc']:.3f}")
