@@ -100,7 +100,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default sqlite:///outputs/optuna.db)")
     ap.add_argument("--study", help="study name (default: the only study in the storage)")
     ap.add_argument("--out", type=Path, help="folder for the plots (default: the study's latest sweep folder)")
-    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    ap.add_argument("--html", type=Path, metavar="PATH",
+                    help="also write one self-contained HTML page of the study (table, history, importances)")
     args = ap.parse_args(argv)
     return exit_status(lambda: show(args))
 
@@ -119,6 +121,9 @@ def show(args: argparse.Namespace) -> None:
     print(f"\nStudy {name} ({study.direction.name.lower()} {study.user_attrs.get('objective', 'objective')}, "
           f"seeds {study.user_attrs.get('seeds', '?')}):\n" + "\n".join(trial_table(study)))
     print("\n" + "\n".join(best_and_importances(study)))
+    if args.html:
+        from hydra_plugins.iqa_optuna_sweeper.study_page import write_study_page
+        print(f"\nStudy page: {write_study_page(study, args.html)}")
     if not args.no_plots:
         out = args.out or Path(study.user_attrs.get("sweep_dir", "."))
         out.mkdir(parents=True, exist_ok=True)
