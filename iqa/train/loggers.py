@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -101,8 +102,8 @@ class TrackingLogger(Callback):
     @staticmethod
     def artifacts(fit) -> List[Path]:
         folder = fit.folder
-        return [p for p in (folder.metrics, folder.history, folder.curves, folder.scatter,
-                            getattr(folder, "predictions", None)) if p is not None and p.is_file()]
+        return [p for p in (folder.metrics, folder.history, folder.predictions, folder.curves, folder.scatter)
+                if p.is_file()]
 
 
 def _numbers(row: Dict) -> Dict[str, float]:
@@ -179,7 +180,6 @@ class MLflowLogger(TrackingLogger):
         log.info("mlflow: run %s in %s", self.run_id, self.tracking_uri)
 
     def _log(self, numbers: Dict[str, float], step: int) -> None:
-        import time
         from mlflow.entities import Metric
         now = int(time.time() * 1000)
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in numbers.items()])
