@@ -127,7 +127,8 @@ def comparison_plot(summary, path, heading) -> None:
     ax.set_yticks(range(len(rows)), names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(heading(metric))
-    ax.set_title(f"{heading(metric)} over seeds per configuration (best first)", fontsize=10)
+    ax.set_title(f"{heading(metric)} of each configuration's runs (ranked on {heading(summary.objective)})",
+                 fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
