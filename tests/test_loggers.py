@@ -57,7 +57,7 @@ def test_mlflow_tensorboard_and_wandb_follow_a_paused_and_resumed_run(tmp_path, 
     assert [m.step for m in client.get_metric_history(run.info.run_id, "test_srcc")] == [1, 2]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "lr_head")] == [1, 2]
     assert run.data.metrics["final.test_srcc"] == pytest.approx(metrics["test_srcc"])
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "history.csv",
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "history.csv", "predictions.csv",
                                                                        "curves.png", "scatter.png"}
 
     events = EventAccumulator(str(out / "tensorboard"))

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -48,10 +49,15 @@ def _seed_values(trial: FrozenTrial) -> Dict[str, float]:
     return {str(k): float(v) for k, v in values.items() if v is not None}
 
 
+def _render(fig, tmp: io.BytesIO) -> None:
+    """Draw `fig` as a PNG into an in-memory buffer (the page inlines it; nothing goes to disk)."""
+    fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    _render(fig, buffer)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -214,7 +220,16 @@ def write_study_page(study: optuna.Study, path) -> Path:
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    _replace_with(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path
+
+
+def _replace_with(path: Path, write) -> None:
+    """`write(tmp)` to a temporary file beside `path`, then rename it over `path`: a reader never
+    sees half a page (iqa.atomic's rule, restated because the plugin does not import iqa)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -121,7 +121,7 @@ class EarlyStopping(Callback):
 def default_callbacks(on_epoch: Optional[Callable] = None, loggers: Optional[List[Callback]] = None) -> List[Callback]:
     """The run's callbacks in the order they act after an epoch: checkpoints, history (or the
     configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop
-    (split.csv at the start, predictions.csv at the end)."""
+    (split.csv at the start; predictions.csv at the end, before the loggers upload the run folder)."""
     loggers = [History()] if loggers is None else loggers
-    return [SplitFile(), Fingerprints(), Checkpoints(), *loggers, *([EpochHook(on_epoch)] if on_epoch else []),
-            EarlyStopping(), Predictions()]
+    return [SplitFile(), Fingerprints(), Checkpoints(), Predictions(), *loggers,
+            *([EpochHook(on_epoch)] if on_epoch else []), EarlyStopping()]
