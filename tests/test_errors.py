@@ -13,6 +13,7 @@ from conftest import TINY, run_py
 from iqa.train import checkpoint
 from iqa import models
 from iqa.cli import user_error_line
+from iqa.runtime.jobs import job_scope
 from iqa.train.job import run
 from helpers import compose
 
@@ -34,8 +35,10 @@ def fails(tmp_path, cache_dir, *overrides, multirun=False):
 def fails_in_process(tmp_path, *overrides):
     """Compose and run the job in this process expecting a user error; returns its one line."""
     out = tmp_path / "run"
+    cfg = compose(*TINY, *overrides)
     try:
-        run(compose(*TINY, *overrides), out)
+        with job_scope(cfg):
+            run(cfg, out)
     except Exception as e:
         line = user_error_line(e)
         assert line is not None and "\n" not in line, repr(e)

@@ -123,7 +123,7 @@ def test_offline_pretrained_says_what_to_do(tmp_path, cache_dir, monkeypatch):
 @pytest.mark.slow
 def test_swin_fpn_run_then_eval_from_model_weights(run_tiny, tmp_path):
     out, metrics, _ = run_tiny("model=swin_micro", "model/fusion=fpn", "model.drop_path_rate=0.1")
-    assert "fusion fpn" in (out / "run.log").read_text()
+    assert "fusion FPNFusion" in (out / "run.log").read_text()
     run(compose(*TINY, "mode=eval", "model=swin_micro", "model/fusion=fpn",
                     f"model.weights={out}/checkpoints/best.pt"), tmp_path / "eval")
     scored = json.loads((tmp_path / "eval" / "metrics.json").read_text())

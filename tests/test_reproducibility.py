@@ -15,11 +15,11 @@ from iqa import consistency
 
 pytestmark = pytest.mark.slow
 
-# Smaller than TINY (3 contents, no cross set), with dropout and colour jitter switched on so
-# the global torch generator and the per-sample jitter are exercised; 7 fingerprinted batches
-# span both epochs (an epoch has 5 batches here).
+# Smaller than TINY (4 contents: 2 to train, 1 to validate, 1 to test; no cross set), with dropout
+# and colour jitter switched on so the global torch generator and the per-sample jitter are
+# exercised; 7 fingerprinted batches span both epochs (an epoch has 5 batches here).
 BASE = [o for o in TINY if not o.startswith("data.n_refs")] + [
-    "data.n_refs=3", "data.cross=[]", "trainer.early_stopping=false",
+    "data.n_refs=4", "data.cross=[]", "trainer.early_stopping=false",
     "model.dropout=0.2", "loader.color_jitter=0.2", "trainer.fingerprint_batches=7",
 ]
 
@@ -100,8 +100,8 @@ def test_run_paused_after_epoch_1_and_resumed_equals_uninterrupted(runs):
     last = torch.load(p / "checkpoints/last.pt", weights_only=True)
     assert last["epoch"] == 1
     assert set(last["resume"]["rng"]) == {"python", "numpy", "torch", "cuda", "loaders"}
-    assert set(last["resume"]["rng"]["loaders"]) == {"train", "test"}
-    assert last["resume"]["early_stopping"]["best_epoch"] == 1
+    assert set(last["resume"]["rng"]["loaders"]) == {"train", "val", "test"}
+    assert last["resume"]["state"]["best_epoch"] == 1
 
     # Into a new folder, from the checkpoint, with workers: equal to the uninterrupted run.
     other, _ = runs("resumed-elsewhere", f"checkpoint={p}/checkpoints/last.pt", "trainer.resume=true",

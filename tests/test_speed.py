@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 def tiny_model(seed: int = 0) -> HyperIQA:
     torch.manual_seed(seed)
-    return HyperIQA("test_resnet", 32, 4, "none", 8, 16, [64, 32, 16, 8])
+    return HyperIQA("test_resnet", 32, 4, lda_out=8, hyper_in=16, target_sizes=[64, 32, 16, 8])
 
 
 def batch(n: int = 8, seed: int = 1) -> torch.Tensor:

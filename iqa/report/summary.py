@@ -225,8 +225,8 @@ class Summary:
                           f"std, and for {_heading(self.metric)} the median [min, max]. Rows are ranked on "
                           f"{self.objective}; each is compared on {self.metric} with the baseline ({self.label(base)}) "
                           f"by a paired t-test over the replicates both ran, with a 95% confidence interval for Δ and "
-                          f"Holm-corrected p-values. The last numeric column is the number of replicates that would detect "
-                          f"Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed."]
+                          f"Holm-corrected p-values. The last numeric column is the number of replicates that "
+                          f"would detect Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed."]
             if not self.objective.startswith("val_"):
                 lines += ["", f"**The ranking objective {self.objective} is a test metric: the best row is "
                               f"{OPTIMISTIC}.**"]

@@ -16,7 +16,6 @@ from omegaconf import OmegaConf
 from iqa import data, models
 from iqa.atomic import write_json
 from iqa.build import build
-from iqa.config import validate
 from iqa.errors import TrainingError
 from iqa.evaluation.evaluate import eval_loaders, selection_metric, summary
 from iqa.evaluation.metrics import OPTIMISTIC, selected_on_test
@@ -38,9 +37,9 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     """Train and evaluate as configured, writing the run folder; returns the objective value.
 
     `on_epoch(epoch, metrics)` is called after each epoch's evaluation (a sweeper's pruning hook).
+    The config is validated once, by `iqa.runtime.jobs.job_scope`, which every job runs in.
     """
     folder = RunFolder(out_dir)
-    validate(cfg)
     seed_everything(cfg.seed, cfg.repro.level)
     if cfg.mode == "eval":
         from iqa.evaluation.checkpoint_eval import run_eval
@@ -68,8 +67,8 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     accel = Accel.from_config(cfg.runtime, device, cfg.repro.level)
     optimizer = build_optimizer(model, cfg.optim, cfg.trainer.lr_ratio)
     loaders = eval_loaders(bundle, cfg.loader, cfg.seed)
-    fit = Fit(cfg=cfg, folder=folder, bundle=bundle, model=model, net=accel.prepare(model), loss_fn=build(cfg.loss, "loss"),
-              optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg.scheduler), accel=accel, device=device,
+    fit = Fit(cfg=cfg, folder=folder, bundle=bundle, model=model, net=accel.prepare(model),
+              loss_fn=build(cfg.loss, "loss"), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg.scheduler), accel=accel, device=device,
               train_loader=data.train_loader(bundle.train, cfg.loader, cfg.seed), loaders=loaders,
               monitor=selection_metric(cfg.trainer.monitor, loaders),
               resolved_config=OmegaConf.to_container(cfg, resolve=True),
