@@ -7,18 +7,26 @@ import sys
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial
 from omegaconf import DictConfig
+from optuna import TrialPruned
 
 from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
-from iqa.errors import IQAError, TrialPruned
-from iqa.runtime.jobs import job_scope
+from iqa.errors import IQAError
 from iqa.report.runs import write_error
+from iqa.runtime.jobs import job_scope
 from iqa.train.job import run
-from iqa.trial_report import epoch_reporter
 
 register_configs()
 log = logging.getLogger("iqa")
+
+
+def epoch_reporter(cfg: DictConfig):
+    """The per-epoch hook of a job that serves an Optuna trial (hydra/sweeper=iqa_optuna): reports
+    the objective to the trial, whose pruner may stop the run (optuna.TrialPruned); else None."""
+    trial = current_trial(steps_per_seed=cfg.trainer.epochs)
+    return None if trial is None else lambda epoch, metrics: trial.report(metrics[cfg.objective], epoch)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -5,7 +5,7 @@ Usage: python benchmarks/sweep_overhead.py [--jobs 6] [--out benchmarks/results/
 In one process run, the same tiny jobs (seeds 42.., one epoch) are run three ways:
   separate  one `python run.py` process per job (the baseline: what running jobs by hand costs)
   grid      one `python run.py -m ... seed=42,43,..` multirun (Hydra's basic sweeper + summary table)
-  optuna    one `hydra/sweeper=iqa_optuna` multirun, jobs/2 trials x 2 seeds, SQLite storage
+  optuna    one `hydra/sweeper=iqa_study` multirun, jobs/2 trials x 2 seeds, SQLite storage
 Overhead per job = (wall time of the processes - sum of the jobs' own `wall_s`) / jobs, where
 `wall_s` (metrics.json) is a job's data, model, training and evaluation time. Machinery per job
 also takes off the start-up of each process (Python, torch and Hydra imports, config composition:
@@ -65,9 +65,9 @@ def main() -> None:
         separate = _result(time.perf_counter() - t0, _job_seconds(tmp / "separate"), args.jobs, args.jobs * startup)
         wall = _run(["-m", *JOB, "seed=" + ",".join(map(str, seeds)), f"hydra.sweep.dir={tmp}/grid"])
         grid = _result(wall, _job_seconds(tmp / "grid"), args.jobs, startup)
-        wall = _run(["-m", *JOB, "hydra/sweeper=iqa_optuna", "loss.alpha=interval(0, 1)",
+        wall = _run(["-m", *JOB, "hydra/sweeper=iqa_study", "loss.alpha=interval(0, 1)",
                      f"hydra.sweeper.n_trials={args.jobs // 2}", "hydra.sweeper.seeds=[42,43]",
-                     "hydra.sweeper.pruner.name=median", f"hydra.sweeper.storage=sqlite:///{tmp}/optuna.db",
+                     "hydra/sweeper/pruner=median", f"hydra.sweeper.storage=sqlite:///{tmp}/optuna.db",
                      f"hydra.sweep.dir={tmp}/optuna"])
         optuna = _result(wall, _job_seconds(tmp / "optuna"), args.jobs, startup)
     result = {

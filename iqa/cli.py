@@ -7,6 +7,7 @@ the ones a user can cause into a single line here.
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Callable, List, Optional
@@ -38,19 +39,34 @@ def user_error_line(exc: BaseException) -> Optional[str]:
         cause = exc.__cause__
         message = str(exc).split("Config search path")[0]  # a missing config lists the whole path
         return _squash(message + (f" ({str(cause).splitlines()[0]})" if cause else ""))
-    for e in chain:
+    return file_error_line(exc)
+
+
+def file_error_line(exc: BaseException) -> Optional[str]:
+    """The one line for an operating-system error naming a file (no permission, not a folder, disk
+    full), or None."""
+    hint = "check the path and the free space; run folders: hydra.run.dir / hydra.sweep.dir, image cache: data.cache_dir"
+    for e in _chain(exc):
         if isinstance(e, OSError) and e.filename:
-            return f"cannot write or read {e.filename}: {e.strerror} (check the path, e.g. hydra.run.dir / hydra.sweep.dir)"
+            return f"cannot write or read {e.filename}: {e.strerror} ({hint})"
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk names no file
+            return f"cannot write: {e.strerror} ({hint})"
     return None
 
 
 def exit_status(command: Callable[[], object]) -> int:
     """Run a `python -m iqa.<tool>` command: status 0, or one `error:` line and status 1 when the
-    user's input is at fault (an IQAError)."""
+    user's input is at fault (an IQAError, or a file that cannot be written or read)."""
     try:
         command()
     except IQAError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        line = file_error_line(e)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 1
     return 0
 

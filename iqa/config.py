@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
+from iqa.config_keys import check_known_keys
 from iqa.errors import ConfigError
 
 
@@ -127,14 +128,6 @@ class ReproConfig:
 
 
 @dataclass
-class TrialConfig:
-    """Set on each job by the iqa_optuna sweeper: the Optuna trial that receives its per-epoch objective."""
-    study: Optional[str] = None
-    number: Optional[int] = None
-    seed_index: int = 0
-
-
-@dataclass
 class Config:
     """The whole run. `loss`, `optim` (`_partial_`) and `scheduler` (`_partial_`) are `_target_`
     nodes of their config groups: any class with that call signature plugs in."""
@@ -148,7 +141,6 @@ class Config:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
-    trial: TrialConfig = field(default_factory=TrialConfig)
     # one `_target_` node per chosen logger (conf/logger: csv, tensorboard, mlflow, wandb)
     logger: Dict[str, Any] = field(default_factory=dict)
     seed: int = 42
@@ -172,6 +164,9 @@ METRICS = ("srcc", "plcc", "krcc")
 SPLITS = ("random", "official")
 ON_BAD_IMAGE = ("error", "skip")
 RANKING_LOSS = "iqa.train.losses.RankingLoss"  # its alpha and margin are range-checked here
+# The largest seed every consumer takes as it is (NumPy's legacy seeding, PYTHONHASHSEED for child processes).
+MAX_SEED = 2**32 - 1
+SEED_RANGE = f"an integer in [0, {MAX_SEED}]"
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
@@ -184,7 +179,9 @@ def _one_of(key: str, value: Any, options: tuple) -> None:
 
 
 def validate(cfg: Any) -> None:
-    """Check value ranges; raise ConfigError naming the first bad key and its allowed range."""
+    """Check that every key is known (also those added with `+`) and every value in range; raise
+    ConfigError naming the first bad key and what it may be."""
+    check_known_keys(cfg, Config)
     m, d, t, ld, rt = cfg.model, cfg.data, cfg.trainer, cfg.loader, cfg.runtime
     _check(m.stages >= 1, "model.stages", ">= 1", m.stages)
     _check(m.lda_out >= 1, "model.lda_out", ">= 1", m.lda_out)
@@ -211,6 +208,7 @@ def validate(cfg: Any) -> None:
     _check(not d.split_file or (d.split == "random" and not d.split_column), "data.split_file",
            "null with data.split=official or data.split_column (a run takes its split from one place)", d.split_file)
     _check(d.n_refs >= 2, "data.n_refs", ">= 2", d.n_refs)
+    _check(0 <= d.split_seed <= MAX_SEED, "data.split_seed", SEED_RANGE, d.split_seed)
     _one_of("data.split", d.split, SPLITS)
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
     for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:
@@ -251,7 +249,7 @@ def validate(cfg: Any) -> None:
     _check(not cfg.checkpoint or cfg.mode == "eval" or t.resume, "checkpoint",
            "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
     _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)
-    _check(cfg.seed >= 0, "seed", ">= 0", cfg.seed)
+    _check(0 <= cfg.seed <= MAX_SEED, "seed", SEED_RANGE, cfg.seed)
 
 
 def metric_keys(cross: List[str], has_val: bool = False) -> List[str]:

@@ -17,9 +17,5 @@ class TrainingError(IQAError):
     """Training cannot continue (for example the loss became NaN)."""
 
 
-class TrialPruned(Exception):
-    """The sweep's pruner stopped this run early: an expected outcome, not an error."""
-
-
 class SweepError(IQAError):
     """A sweep cannot go on (for example more trials failed than its failure budget allows)."""

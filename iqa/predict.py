@@ -10,6 +10,7 @@ Prints `path,score` lines, or writes them to `output`. Optional keys: device (au
 from __future__ import annotations
 
 import csv
+import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -110,8 +111,24 @@ def score_files(model, files: List[Path], short_side: Optional[int], loader_cfg,
     return rows
 
 
+def check_output(output: str) -> None:
+    """DataError, before any scoring, when `output` cannot be written (its folder is a file, or is
+    not writable)."""
+    folder = Path(output).expanduser().resolve().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise DataError(f"output={output} cannot be written: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DataError(f"output={output} cannot be written: no permission to write in {existing}")
+
+
 def run(argv: List[str]) -> List[Dict]:
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        return []
     args = parse_args(argv)
+    if args["output"]:
+        check_output(args["output"])
     state = checkpoint.load(args["checkpoint"])
     checkpoint.require_run_checkpoint(state, args["checkpoint"])
     saved = state["config"]

@@ -1,29 +1,15 @@
-"""Shared fixtures: a session-wide synthetic-data cache and a `run.py` subprocess runner."""
+"""Shared fixtures: a session-wide synthetic-data cache, a tiny-run runner, a PostgreSQL server."""
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import List
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-# Overrides that make a real run take seconds: few images, small patches, two epochs.
-TINY = [
-    "experiment=quick",
-    "data.n_refs=6",
-    "data.image_size=64",
-    "loader.patch_size=32",
-    "loader.batch_size=8",
-    "loader.eval_batch_size=8",
-    "runtime.progress=false",
-]
+from helpers import TINY, run_py
 
 
 @pytest.fixture(scope="session")
@@ -32,25 +18,6 @@ def cache_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("iqa-cache")
     os.environ["IQA_SWEEP_CACHE"] = str(path)
     return path
-
-
-def run_py_env(cache: Path, pythonpath: List[str] = ()) -> dict:
-    """The environment of a `run.py` subprocess; `pythonpath`: folders of the user's own modules."""
-    # PYTHONPATH: processes a launcher starts (submitit jobs) import this checkout's `iqa` too.
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), *map(str, pythonpath), os.environ.get("PYTHONPATH")]))
-    # One thread per run: results are then independent of the core count, and parallel tests do not oversubscribe.
-    return {**os.environ, "IQA_SWEEP_CACHE": str(cache), "HYDRA_FULL_ERROR": "0", "PYTHONPATH": pythonpath,
-            "OMP_NUM_THREADS": "1"}
-
-
-def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout: int = 600,
-           pythonpath: List[str] = ()):
-    """Run `python run.py ARGS` in a subprocess the way a user does; returns CompletedProcess."""
-    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=run_py_env(cache, pythonpath),
-                          capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"run.py {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 @pytest.fixture

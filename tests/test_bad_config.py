@@ -2,7 +2,7 @@
 import pytest
 from hydra.errors import ConfigCompositionException
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from iqa.config import validate
 from iqa.errors import ConfigError
 from helpers import compose

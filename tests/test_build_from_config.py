@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from fake_datasets import picture
 
 pytestmark = pytest.mark.slow

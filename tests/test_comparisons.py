@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT
+from helpers import ROOT
 from iqa.report.summary import summarize
 
 CONFIGS = {"loss.alpha=0.0": 0.80, "loss.alpha=0.1": 0.81, "loss.alpha=0.3": 0.79}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import ROOT
+from helpers import ROOT
 from fake_datasets import corrupt, make_csv, make_koniq, make_livec, make_spaq, picture, write_csv
 from iqa import data
 from iqa.config import register_configs

@@ -5,17 +5,14 @@ override, training, file system, checkpoint) runs `python run.py` in a subproces
 cases of a kind raise through the same path, so they run the real job code in-process, which
 is quicker. docs/errors.md lists every case.
 """
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
-from omegaconf import OmegaConf
 
-from conftest import TINY, run_py
-from iqa.train import checkpoint
-from iqa import models
-from iqa.cli import user_error_line
-from iqa.runtime.jobs import job_scope
-from iqa.train.job import run
-from helpers import compose
+from helpers import ROOT, TINY, fails_in_process, run_py, tiny_checkpoint
 
 
 def fails(tmp_path, cache_dir, *overrides, multirun=False):
@@ -30,21 +27,6 @@ def fails(tmp_path, cache_dir, *overrides, multirun=False):
         assert len(lines) == 1, proc.stderr
         assert not (out / "metrics.json").exists()
     return lines[-1][len("error: "):], out
-
-
-def fails_in_process(tmp_path, *overrides):
-    """Compose and run the job in this process expecting a user error; returns its one line."""
-    out = tmp_path / "run"
-    cfg = compose(*TINY, *overrides)
-    try:
-        with job_scope(cfg):
-            run(cfg, out)
-    except Exception as e:
-        line = user_error_line(e)
-        assert line is not None and "\n" not in line, repr(e)
-        assert not (out / "metrics.json").exists()
-        return line
-    raise AssertionError(f"{overrides} did not fail")
 
 
 @pytest.mark.slow
@@ -91,24 +73,20 @@ def test_a_failed_job_fails_the_multirun_but_not_the_other_jobs(tmp_path, cache_
 
 
 @pytest.mark.slow
-def test_unreachable_storage_is_named_without_its_password(tmp_path, cache_dir):
-    proc = run_py(["-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra/sweeper=iqa_optuna",
-                   "loss.alpha=interval(0, 1)", "hydra.sweeper.storage=postgresql://u:not-this-secret@127.0.0.1:1/x"],
+@pytest.mark.parametrize("url,shown", [
+    ("postgresql://u:not-this-secret@127.0.0.1:1/x", "postgresql://u:***@127.0.0.1:1/x"),
+    ("postgresql://u@127.0.0.1:1/x?password=not-this-secret", "postgresql://u@127.0.0.1:1/x?password=***"),
+])
+def test_unreachable_storage_is_named_without_its_password(tmp_path, cache_dir, url, shown):
+    proc = run_py(["-m", *TINY, f"hydra.sweep.dir={tmp_path / 'sweep'}", "hydra/sweeper=iqa_study",
+                   "loss.alpha=interval(0, 1)", f"hydra.sweeper.storage='{url}'"],
                   tmp_path, cache_dir, check=False)
     assert proc.returncode == 1
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: cannot open storage postgresql://u:***@127.0.0.1:1/x: OperationalError: ")
+    assert lines[0].startswith(f"error: cannot open storage {shown}: OperationalError: ")
     assert "not-this-secret" not in proc.stdout + proc.stderr
     assert [p for p in tmp_path.rglob("*") if p.is_file() and b"not-this-secret" in p.read_bytes()] == []
-
-def _tiny_checkpoint(path, **model_overrides):
-    """A checkpoint as run.py writes it, for a freshly initialised tiny model."""
-    cfg = compose(*TINY, *(f"model.{k}={v}" for k, v in model_overrides.items()))
-    model = models.build(cfg.model, cfg.loader.patch_size)
-    checkpoint.save(path, model, None, None, 1, {}, OmegaConf.to_container(cfg, resolve=True))
-    return path
-
 
 def test_missing_checkpoint(tmp_path, cache_dir):
     line = fails_in_process(tmp_path, "mode=eval", f"checkpoint={tmp_path}/none.pt")
@@ -117,9 +95,9 @@ def test_missing_checkpoint(tmp_path, cache_dir):
 
 @pytest.mark.slow
 def test_checkpoint_of_another_architecture(tmp_path, cache_dir):
-    path = _tiny_checkpoint(tmp_path / "small.pt")
+    path = tiny_checkpoint(tmp_path / "small.pt")
     state = torch.load(path, weights_only=True)
-    state["model"] = torch.load(_tiny_checkpoint(tmp_path / "wide.pt", lda_out=8, target_sizes="[64,32,16]"),
+    state["model"] = torch.load(tiny_checkpoint(tmp_path / "wide.pt", lda_out=8, target_sizes="[64,32,16]"),
                                 weights_only=True)["model"]
     torch.save(state, path)
     line, _ = fails(tmp_path, cache_dir, "mode=eval", f"checkpoint={path}")
@@ -132,3 +110,30 @@ def test_file_that_is_not_a_run_checkpoint(tmp_path, cache_dir):
     torch.save(torch.nn.Linear(3, 1).state_dict(), path)
     line = fails_in_process(tmp_path, "mode=eval", f"checkpoint={path}")
     assert line.startswith(f"checkpoint {path} was not written by run.py")
+
+
+def _study_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "iqa.study", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_inspecting_a_storage_that_does_not_exist_creates_nothing(tmp_path):
+    proc = _study_cli(tmp_path, "--storage", "sqlite:///typo/x.db")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: no storage at sqlite:///typo/x.db: typo/x.db does not exist"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_study_whose_folder_cannot_be_written_here_is_one_line(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="s", storage=url)
+    (tmp_path / "a-file").write_text("")
+    study.set_user_attr("sweep_dir", str(tmp_path / "a-file" / "sweep"))  # as recorded on another machine
+    study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.5)
+    proc = _study_cli(tmp_path, "--storage", url, "--study", "s")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: cannot write the plots into {tmp_path}/a-file/sweep: Not a directory "
+                                   "(give --out DIR, or --no-plots)")
+    assert "| 0 | COMPLETE | x=" in proc.stdout

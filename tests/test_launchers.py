@@ -14,7 +14,7 @@ import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from iqa.config import register_configs
 from helpers import CONF
 
@@ -94,11 +94,11 @@ def test_optuna_sweeper_hands_the_seeds_of_a_trial_to_the_launcher_at_once(launc
     once (whether they overlap in time then depends on how fast its workers start, not tested)."""
     storage = f"sqlite:///{tmp_path}/optuna.db"
     pid_log = "hydra.job_logging.formatters.simple.format='%(process)d %(message)s'"
-    proc = run_py(["-m", *SMALL_JOB, pid_log, f"hydra.sweep.dir={tmp_path}/sweep", "hydra/sweeper=iqa_optuna",
+    proc = run_py(["-m", *SMALL_JOB, pid_log, f"hydra.sweep.dir={tmp_path}/sweep", "hydra/sweeper=iqa_study",
                    "hydra.sweeper.study_name=s", f"hydra.sweeper.storage={storage}", "hydra.sweeper.seeds=[42,43]",
                    "hydra.sweeper.n_trials=1", "loss=ranking", "loss.alpha=interval(0, 1)", *launcher],
                   tmp_path, cache_dir)
-    launched = re.findall(r"#(\d+) : .*seed=(\d+) trial\.study=s trial\.number=0", proc.stdout + proc.stderr)
+    launched = re.findall(r"#(\d+) : .*seed=(\d+) \+\+hydra\.job\.env_set\.IQA_OPTUNA_TRIAL=0:", proc.stdout + proc.stderr)
     assert launched == [("0", "42"), ("1", "43")], proc.stdout + proc.stderr
     if "joblib" in launcher[0]:
         assert "is launching 2 jobs" in proc.stdout + proc.stderr

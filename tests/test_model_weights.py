@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from helpers import compose
 from iqa import models
 from iqa.config import ModelConfig
@@ -87,7 +87,7 @@ def test_files_from_another_architecture_are_refused_in_one_line(tmp_path):
 def test_missing_and_unreadable_files_are_one_line(tmp_path):
     one_line_error(model_cfg("small", weights=str(tmp_path / "nope.pt")), "does not exist")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    one_line_error(model_cfg("small", weights=str(tmp_path / "junk.pt")), "cannot be read")
+    one_line_error(model_cfg("small", weights=str(tmp_path / "junk.pt")), "is not a weights file: it is a text file")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     one_line_error(model_cfg("small", weights=str(tmp_path / "list.pt")), "holds no state dict")
 

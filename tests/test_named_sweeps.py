@@ -5,8 +5,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 
+from hydra_plugins.iqa_optuna_sweeper._search_space import from_overrides, params_overrides
 from iqa.config import register_configs, validate
-from iqa.search_space import from_params, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEPS = sorted(p.stem for p in (ROOT / "sweeps").glob("*.yaml"))
@@ -24,15 +24,17 @@ def test_named_sweep_composes(name):
     validate(cfg)
     assert cfg.hydra.sweeper.params, name
     if cfg.hydra.sweeper._target_.endswith("IQAOptunaSweeper"):
-        space, _ = parse(from_params(cfg.hydra.sweeper.params))
+        space, _, _ = from_overrides(params_overrides(cfg.hydra.sweeper.params))
         assert space and "seed" not in space and list(cfg.hydra.sweeper.seeds)
+        assert cfg.hydra.sweeper.direction == "maximize" and cfg.hydra.sweeper.storage.startswith("sqlite:///")
 
 
 def test_ranking_fusion_searches_what_the_issue_asks():
     cfg = _compose("ranking_fusion")
-    space, fixed = parse(from_params(cfg.hydra.sweeper.params))
+    space, fixed, _ = from_overrides(params_overrides(cfg.hydra.sweeper.params))
     assert space == {"loss.alpha": FloatDistribution(0.0, 1.0), "loss.margin": FloatDistribution(0.05, 1.0),
                      "model/fusion": CategoricalDistribution(["concat", "fpn", "attention"])}
     fusions = {p.stem for p in (ROOT / "conf" / "model" / "fusion").glob("*.yaml")}
     assert set(space["model/fusion"].choices) <= fusions and not fixed
     assert list(cfg.hydra.sweeper.seeds) == [42, 43, 44] and cfg.loss._target_.endswith("RankingLoss")
+    assert cfg.hydra.sweeper.pruner._target_ == "optuna.pruners.MedianPruner" and cfg.hydra.sweeper.sampler.seed == 0

@@ -32,7 +32,7 @@ def trial_sweep(tmp_path):
             run = tmp_path / f"trial_{number}" / f"seed_{seed}"
             (run / ".hydra").mkdir(parents=True)
             (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
-                [f"loss.alpha={alpha}", f"seed={seed}", "trial.study=s", f"trial.number={number}"]))
+                [f"loss.alpha={alpha}", f"seed={seed}"]))
             write_json(run / "metrics.json", {"best_epoch": 2, "seed": seed, "objective": "val_srcc",
                                               "monitor": "val_srcc", "val_srcc": 0.6 + 0.1 * number,
                                               "test_srcc": 0.6 + 0.1 * number + rng.gauss(0, 0.01),

@@ -8,7 +8,7 @@ import math
 import pytest
 from scipy import stats
 
-from conftest import TINY, run_py
+from helpers import TINY, run_py
 from iqa.evaluation.metrics import logistic_scores
 
 pytestmark = pytest.mark.slow

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from conftest import ROOT, TINY, run_py
+from helpers import ROOT, TINY, run_py
 from fake_datasets import corrupt, make_csv, make_koniq, make_livec, make_spaq, write_csv
 
 pytestmark = pytest.mark.slow

@@ -8,16 +8,15 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from helpers import ROOT
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from iqa.train import checkpoint, resume
 from iqa import consistency, data
-from iqa.config import register_configs, validate
+from iqa.config import register_configs
 from iqa.data.imageset import ImageSet
 from iqa.errors import ConfigError, DataError
-from iqa.train.fingerprint import BatchFingerprints
 from iqa.runtime.repro import rng_state, seed_everything, set_rng_state
 from iqa.run_folder import RunFolder
 from iqa.runtime.accel import Accel

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, TINY, run_py
+from helpers import ROOT, TINY, run_py
 
 from iqa import consistency
 

@@ -11,8 +11,8 @@ import pytest
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from conftest import ROOT
-from iqa.shared_study import FAIL_REASON, budget_used, exclusive, fail_stale_trials, heartbeats
+from helpers import ROOT
+from hydra_plugins.iqa_optuna_sweeper._shared_study import FAIL_REASON, budget_used, exclusive, fail_stale_trials, heartbeats
 
 
 def _storage(url, **heartbeat):
@@ -54,7 +54,7 @@ def test_exclusive_on_sqlite(tmp_path):
 KILLED_WORKER = """
 import sys, time, warnings
 import optuna
-from iqa.shared_study import heartbeats
+from hydra_plugins.iqa_optuna_sweeper._shared_study import heartbeats
 warnings.simplefilter("ignore")
 storage = optuna.storages.RDBStorage(sys.argv[1], heartbeat_interval=1, grace_period=2)
 study = optuna.load_study(study_name="s", storage=storage)
@@ -130,9 +130,9 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retr
 ])
 def test_heartbeat_keys_out_of_range(keys, line):
     from hydra_plugins.iqa_optuna_sweeper._impl import OptunaSweep
+    from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
     from hydra_plugins.iqa_optuna_sweeper.iqa_optuna_sweeper import IQAOptunaSweeperConf
-    from iqa.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="^" + re.escape(line)):
+    with pytest.raises(SweepConfigError, match="^" + re.escape(line)):
         OptunaSweep(vars(IQAOptunaSweeperConf(**keys)))._check()
     OptunaSweep(vars(IQAOptunaSweeperConf(heartbeat_interval=0, grace_period=None, max_retry=None)))._check()

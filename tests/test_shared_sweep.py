@@ -16,19 +16,19 @@ import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from conftest import ROOT, TINY, run_py_env
-from iqa.shared_study import budget_used, counted
+from helpers import ROOT, TINY, run_py_env
+from hydra_plugins.iqa_optuna_sweeper._shared_study import budget_used, counted
 from pg_server import PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")]
 TINY_SWEEP = [o for o in TINY if not o.startswith("data.n_refs=")] + [
-    "data.n_refs=3", "loader.test_patch_num=1", "data.cross=[]", "hydra/sweeper=iqa_optuna",
-    "hydra.sweeper.study_name=shared", "hydra.sweeper.seeds=[42]", "hydra.sweeper.sampler.name=random",
+    "data.n_refs=3", "loader.test_patch_num=1", "data.cross=[]", "hydra/sweeper=iqa_study",
+    "hydra.sweeper.study_name=shared", "hydra.sweeper.seeds=[42]", "hydra/sweeper/sampler=random",
     "loss=ranking", "loss.alpha=interval(0, 1)"]
 
 
 def _start(tmp_path, cache_dir, name, url, *extra):
-    args = ["-m", *TINY_SWEEP, f"hydra.sweeper.storage={url}", f"hydra.sweep.dir={tmp_path / name}", *extra]
+    args = ["-m", *TINY_SWEEP, f"hydra.sweeper.storage='{url}'", f"hydra.sweep.dir={tmp_path / name}", *extra]
     return subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=tmp_path, env=run_py_env(cache_dir),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -55,20 +55,32 @@ def _assert_password_written_nowhere(tmp_path, *outputs):
 
 
 def test_two_workers_run_exactly_n_trials_together(postgres_url, tmp_path, cache_dir):
-    workers = [_start(tmp_path, cache_dir, name, postgres_url, "hydra.sweeper.n_trials=4", "trainer.epochs=2")
-               for name in ("a", "b")]
+    # A fixed sampler seed in both: each worker derives its own stream from the study's trial count.
+    workers = [_start(tmp_path, cache_dir, name, postgres_url, "hydra.sweeper.n_trials=4", "trainer.epochs=2",
+                      "hydra.sweeper.sampler.seed=0") for name in ("a", "b")]
     results = [_finish(w) for w in workers]
     for rc, output in results:
         assert rc == 0, output
     trials = _study(postgres_url).get_trials()
     assert [t.number for t in trials] == [0, 1, 2, 3] and budget_used(trials) == 4
     assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.params["loss.alpha"] for t in trials}) == 4, "no parameters proposed twice"
     ran_by = {t.user_attrs["worker"].rsplit(":", 1)[1] for t in trials}
     assert ran_by == {str(w.pid) for w in workers}, "both workers ran trials"
     for t in trials:
         (folder,) = t.user_attrs["run_dirs"].values()
         assert (tmp_path / folder / "metrics.json").is_file()
     _assert_password_written_nowhere(tmp_path, *(output for _, output in results))
+
+
+def test_a_password_in_the_url_query_is_written_nowhere(postgres_url, tmp_path, cache_dir):
+    user_part, rest = postgres_url.split("://", 1)[1].split("@", 1)
+    user = user_part.split(":", 1)[0]
+    url = f"postgresql://{user}@{rest}?password={PASSWORD}"
+    rc, output = _finish(_start(tmp_path, cache_dir, "a", url, "hydra.sweeper.n_trials=1", "trainer.epochs=1"))
+    assert rc == 0, output
+    assert "?password=***" in output and _study(url).trials[0].state == TrialState.COMPLETE
+    _assert_password_written_nowhere(tmp_path, output)
 
 
 def _first_running_worker(url, workers, timeout=120):
@@ -130,8 +142,10 @@ def test_an_interrupted_trial_is_failed_at_once_and_run_again_on_resume(tmp_path
     assert interrupted.user_attrs["fail_reason"] == f"worker {interrupted.user_attrs['worker']} stopped: KeyboardInterrupt"
     assert queued.state == TrialState.WAITING and queued.params == interrupted.params
 
-    rc, output = _finish(_start(tmp_path, cache_dir, "b", url, "hydra.sweeper.n_trials=1", "trainer.epochs=1"))
+    # The same command again (another trainer.epochs would be another search: a clash).
+    rc, output = _finish(_start(tmp_path, cache_dir, "b", url, "hydra.sweeper.n_trials=1", "trainer.epochs=50",
+                                "trainer.early_stopping=false"), timeout=300)
     assert rc == 0, output
     trials = _study(url).get_trials()
     assert len(trials) == 2 and trials[1].state == TrialState.COMPLETE and budget_used(trials) == 1
-    assert "0 of n_trials=1 finished" in output and "1 COMPLETE, 0 PRUNED, 0 FAIL (and 1 FAIL retried)" in output
+    assert "study shared: 0 trials finished; n_trials=1, total_trials=1" in output and "1 COMPLETE, 0 PRUNED, 0 FAIL (and 1 FAIL retried)" in output

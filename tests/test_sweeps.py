@@ -10,7 +10,7 @@ import optuna
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import ROOT, TINY, run_py
+from helpers import ROOT, TINY, run_py
 
 pytestmark = pytest.mark.slow
 # TINY with fewer images and one epoch: these are the suite's longest tests (14 training jobs).
@@ -82,7 +82,7 @@ def test_aggregate_rebuilds_an_interrupted_sweep(grid, tmp_path):
 
 
 def _optuna(root, cache, *extra, study="s", check=True):
-    return run_py(["-m", *ONE_EPOCH, "data.cross=[]", "hydra/sweeper=iqa_optuna", f"hydra.sweeper.study_name={study}",
+    return run_py(["-m", *ONE_EPOCH, "data.cross=[]", "hydra/sweeper=iqa_study", f"hydra.sweeper.study_name={study}",
                    f"hydra.sweeper.storage=sqlite:///{root}/optuna.db", "hydra.sweeper.seeds=[42,43]",
                    "hydra.sweeper.sampler.seed=0", *extra], root, cache, check=check)
 
@@ -93,7 +93,7 @@ def _study(root):
 
 def test_optuna_sweep_three_trials_two_seeds_then_resumes(tmp_path, cache_dir):
     search = ["loss=ranking", "loss.alpha=interval(0, 1)"]
-    _optuna(tmp_path, cache_dir, *search, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path}/a")
+    proc = _optuna(tmp_path, cache_dir, *search, "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={tmp_path}/a")
     trials = _study(tmp_path).get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
     for t in trials:
@@ -106,6 +106,7 @@ def test_optuna_sweep_three_trials_two_seeds_then_resumes(tmp_path, cache_dir):
             assert metrics["seed"] == int(seed) and metrics["objective_value"] == pytest.approx(values[seed])
         assert sorted(t.intermediate_values) == [1, 2]  # seed index * epochs + epoch
     first = {t.number: (t.params, t.value) for t in trials}
+    assert "study s: 0 trials finished; n_trials=3, total_trials=3" in proc.stdout + proc.stderr
 
     _optuna(tmp_path, cache_dir, *search, "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={tmp_path}/b")
     trials = _study(tmp_path).get_trials()
@@ -115,20 +116,33 @@ def test_optuna_sweep_three_trials_two_seeds_then_resumes(tmp_path, cache_dir):
 
     proc = _optuna(tmp_path, cache_dir, *search, "hydra.sweeper.n_trials=4", f"hydra.sweep.dir={tmp_path}/c")
     assert len(_study(tmp_path).get_trials()) == 4 and not list((tmp_path / "c").glob("trial_*"))
-    assert "4 of n_trials=4 finished" in proc.stdout + proc.stderr
+    assert "study s: 4 trials finished; n_trials=4, total_trials=4" in proc.stdout + proc.stderr
+
+    # The best configuration re-run on a seed the search never used: its test metrics from metrics.json.
+    proc = _optuna(tmp_path, cache_dir, *search, "hydra.sweeper.n_trials=4", "hydra.sweeper.confirm_seeds=[44]",
+                   f"hydra.sweep.dir={tmp_path}/d")
+    confirm = _study(tmp_path).user_attrs["confirm"]
+    metrics = json.loads((tmp_path / "d" / "confirm" / "seed_44" / "metrics.json").read_text())
+    assert confirm["trial"] == _study(tmp_path).best_trial.number and confirm["seeds"] == [44]
+    assert confirm["values"] == {"44": pytest.approx(metrics["objective_value"])}
+    assert {m: s["mean"] for m, s in confirm["metrics"].items()} == pytest.approx(
+        {m: metrics[m] for m in ("test_srcc", "test_plcc", "test_krcc")})
+    shown = subprocess.run([sys.executable, "-m", "iqa.study", "--storage", f"sqlite:///{tmp_path}/optuna.db",
+                            "--study", "s", "--no-plots"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert f"  test_srcc: {metrics['test_srcc']:.4f} ± 0.0000" in shown.stdout
 
 
 def test_failed_and_pruned_trials_are_recorded_and_the_sweep_completes(tmp_path, cache_dir):
     # Grid over a valid and an out-of-range alpha; a threshold pruner no SRCC can pass prunes the valid one.
     proc = _optuna(tmp_path, cache_dir, "loss=ranking", "loss.alpha=choice(0.5, 1.5)", "trainer.epochs=2",
-                   "hydra.sweeper.sampler.name=grid", "hydra.sweeper.n_trials=5",
-                   "hydra.sweeper.pruner.name=threshold", "+hydra.sweeper.pruner.lower=2.0",
+                   "hydra/sweeper/sampler=grid", "hydra.sweeper.n_trials=5",
+                   "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.lower=2.0",
                    f"hydra.sweep.dir={tmp_path}/s")
     by_alpha = {t.params["loss.alpha"]: t for t in _study(tmp_path).get_trials()}
     assert set(by_alpha) == {0.5, 1.5}
     failed, pruned = by_alpha[1.5], by_alpha[0.5]
     assert failed.state == optuna.trial.TrialState.FAIL and "loss.alpha=1.5" in failed.user_attrs["fail_reason"]
-    assert pruned.state == optuna.trial.TrialState.PRUNED and "epoch 1" in pruned.user_attrs["pruned_by"]
+    assert pruned.state == optuna.trial.TrialState.PRUNED and pruned.user_attrs["pruned_by"].startswith("seed 42 step 1: value ")
     runs = {seed: tmp_path / folder for seed, folder in pruned.user_attrs["run_dirs"].items()}
     assert len((runs["42"] / "history.csv").read_text().splitlines()) == 2  # header + epoch 1 of 2
     assert not (runs["43"] / "history.csv").exists()  # stopped before training: its trial was pruned
@@ -140,4 +154,4 @@ def test_failed_and_pruned_trials_are_recorded_and_the_sweep_completes(tmp_path,
                    f"hydra.sweep.dir={tmp_path}/t", study="t", check=False)
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: 1 trials failed, more than max_failure_rate=0") and "loss.alpha=1." in last
+    assert last.startswith("error: 1 trials failed, more than max_failure_rate=0.0") and "loss.alpha=1." in last

@@ -59,6 +59,17 @@ def load_dataset(name: str, data_cfg, progress: bool = False) -> ImageSet:
     return images
 
 
+def check_rankable(part: ImageSet) -> None:
+    """DataError when SRCC cannot be computed on `part` (fewer than 2 images, or one score for all),
+    so the run stops before training instead of blaming the model for a NaN later."""
+    if len(part) < 2:
+        raise DataError(f"{part.name} has {len(part)} image: rank correlations need at least 2 "
+                        f"(add images, or change data.test_fraction / the split column)")
+    if float(part.mos.min()) == float(part.mos.max()):
+        raise DataError(f"{part.name}: all {len(part)} images have the same score ({float(part.mos[0]):g}): "
+                        f"there is nothing to rank (check the score column)")
+
+
 @dataclass
 class DataBundle:
     """The train, test and (unless data.val_fraction=0 leaves none) validation parts plus every
@@ -79,10 +90,17 @@ class DataBundle:
 def build(data_cfg, loader_cfg, progress: bool = False, training: bool = True) -> DataBundle:
     """Load, split and check that patches fit; the split uses `data.split_seed`, not the run seed."""
     check_names(data_cfg)
+    if any(n.startswith("synthetic") for n in [data_cfg.name, *data_cfg.cross]) \
+            and loader_cfg.patch_size > data_cfg.image_size:  # before anything is generated
+        raise ConfigError(f"loader.patch_size={loader_cfg.patch_size} is larger than the smallest image side "
+                          f"({data_cfg.image_size}) of synthetic: must be <= data.image_size={data_cfg.image_size}")
     full = load_dataset(data_cfg.name, data_cfg, progress)
     split, source = splits.choose(full, data_cfg)
     train, val, test = splits.divide(full, split.parts, source)
     cross = {name: load_dataset(name, data_cfg, progress) for name in data_cfg.cross}
+    for part in [train if training else None, val, test, *cross.values()]:
+        if part is not None:
+            check_rankable(part)
     for part in [train, val, test, *cross.values()]:
         if part is not None and loader_cfg.patch_size > part.min_side():
             raise ConfigError(

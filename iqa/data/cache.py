@@ -5,8 +5,11 @@ Layout of one cache entry, `<cache root>/images/<dataset>-<size>-<key>/`:
 - `index.json`: per image its file name, byte offset and shape, plus the files that could not
   be decoded and why.
 
-The key hashes the dataset name, the resize setting and every file's name, size and mtime, so a
-changed, added or removed file gives a new entry. Entries are written to a temporary file and
+The key hashes the dataset name, the resize setting, the image folder's absolute path and every
+file's name and identity on disk (inode, size, modification and change times), so a
+changed, added, removed or replaced file, or another folder with files of the same names, sizes
+and times, gives a new entry. The change time stands for the content: every write sets it and no
+tool can set it back (copying with preserved times, `touch -r`, rewriting in place do not fool it). Entries are written to a temporary file and
 renamed into place (iqa.atomic), under a file lock, so parallel sweep jobs decode a dataset once
 and a killed job never leaves a half entry. Mapped read-only, the file is shared through the page
 cache by every process and worker reading it; crops are copies of slices of these arrays.
@@ -25,10 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from filelock import FileLock
 
-from iqa.atomic import replace_with, write_json
+from iqa.atomic import remove_leftovers, replace_with, write_json
 from iqa.data.decode import DECODE_ERRORS, decode_image
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 log = logging.getLogger("iqa")
 
 
@@ -55,20 +58,21 @@ class CachedImages:
     hit: bool
 
 
-def fingerprint(image_dir: Path, files: Sequence[str]) -> List[Tuple[str, Optional[int], Optional[int]]]:
-    """(name, size, mtime_ns) of every file; size and mtime are None for a missing file."""
-    out = []
+def fingerprint(image_dir: Path, files: Sequence[str]) -> List[Tuple]:
+    """(name, inode, size, mtime_ns, ctime_ns) of every file (after symlinks); only the name for a
+    missing file. No device number: it differs between machines mounting one shared file system."""
+    out: List[Tuple] = []
     for name in files:
         try:
             st = (image_dir / name).stat()
-            out.append((name, st.st_size, st.st_mtime_ns))
+            out.append((name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
         except OSError:
-            out.append((name, None, None))
+            out.append((name,))
     return out
 
 
-def cache_key(dataset: str, short_side: Optional[int], prints) -> str:
-    blob = json.dumps([CACHE_VERSION, dataset, short_side, prints]).encode()
+def cache_key(dataset: str, short_side: Optional[int], image_dir: Path, prints) -> str:
+    blob = json.dumps([CACHE_VERSION, dataset, short_side, str(Path(image_dir).resolve()), prints]).encode()
     return hashlib.sha1(blob).hexdigest()
 
 
@@ -131,7 +135,7 @@ def cached_images(dataset: str, image_dir: Path, files: Sequence[str], short_sid
                   cache_dir: Optional[str], progress: Callable) -> CachedImages:
     """The decoded `files` (names relative to `image_dir`), decoding only on a cache miss."""
     short_side = short_side or None  # 0 and None both keep the files' sizes
-    key = cache_key(dataset, short_side, fingerprint(image_dir, files))
+    key = cache_key(dataset, short_side, image_dir, fingerprint(image_dir, files))
     folder = cache_root(cache_dir) / "images" / f"{dataset}-{short_side or 'orig'}-{key[:16]}"
     found = _open(folder, key)
     if found is None:
@@ -139,6 +143,7 @@ def cached_images(dataset: str, image_dir: Path, files: Sequence[str], short_sid
         with FileLock(str(folder) + ".lock"):
             found = _open(folder, key)  # another job may have built it while this one waited
             if found is None:
+                remove_leftovers(folder)  # of a job killed while building it; the lock keeps others out
                 log.info("%s: decoding %d images into cache %s", dataset, len(files), folder)
                 _build(folder, key, image_dir, files, short_side, progress, f"caching {dataset}")
                 found = _open(folder, key)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -104,14 +105,20 @@ def split_parts(values: Sequence, path: Path, column: str) -> List[str]:
 
 
 def file_names(values: Sequence, path: Path, column: str) -> List[str]:
-    """A file-name column as strings, or DataError naming the first empty or repeated cell."""
-    out, seen = [], set()
+    """A file-name column as strings, or DataError naming the first empty cell or file listed twice,
+    also under two spellings (`./a.png` and `a.png`, `x/../a.png`)."""
+    out: List[str] = []
+    seen: Dict[str, int] = {}
     for i, v in enumerate(values):
         name = "" if v is None else str(v).strip()
         if not name:
             raise DataError(f"{path} row {i + 2} column {column!r} is empty")
-        if name in seen:
-            raise DataError(f"{path} row {i + 2} column {column!r}: {name!r} is listed twice")
-        seen.add(name)
+        same = posixpath.normpath(name)
+        if same in seen:
+            first = out[seen[same]]
+            spelled = "" if first == name else f" (as {first!r})"
+            raise DataError(f"{path} row {i + 2} column {column!r}: {name!r} is listed twice: "
+                            f"row {seen[same] + 2} names the same file{spelled}")
+        seen[same] = i
         out.append(name)
     return out

@@ -20,6 +20,7 @@ from safetensors.torch import load_file
 from timm.models import clean_state_dict
 from torch import nn
 
+from iqa.train.checkpoint import file_kind
 from iqa.errors import ConfigError
 
 BACKBONE, HYPERIQA, REFERENCE = "backbone", "hyperiqa", "reference"
@@ -47,6 +48,9 @@ def read_state_dict(path, label: str = "model.weights=") -> Dict[str, torch.Tens
         if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
             raise ConfigError(f"{name} cannot be read safely: it holds pickled Python objects besides tensors, "
                               f"which weights-only loading refuses to run") from None
+        what = file_kind(path) if path.suffix != ".safetensors" else None
+        if what is not None:
+            raise ConfigError(f"{name} is not a weights file: it is {what}") from None
         raise ConfigError(f"{name} cannot be read as safetensors or a torch state dict "
                           f"({one_line(e)})") from None
     if isinstance(state, dict):

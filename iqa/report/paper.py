@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 from typing import List, Mapping, Optional, Tuple
 
 from scipy import stats
 
 from iqa.atomic import replace_with, write_text
-from iqa.report.runs import override_key
 
 FLOAT = re.compile(r"^-?\d+\.\d{5,}(e-?\d+)?$")
+TRIAL_FOLDER = re.compile(r"trial_(\d+)")
 
 
 def decimals(std: float) -> int:
@@ -60,9 +61,11 @@ def runs_of(summary, row: Mapping) -> List:
 
 
 def trial_number(runs) -> Optional[int]:
-    """The Optuna trial a configuration's runs belong to, when they all belong to one."""
-    numbers = {o.split("=", 1)[1] for r in runs for o in r.overrides if override_key(o) == "trial.number"}
-    return int(numbers.pop()) if len(numbers) == 1 else None
+    """The Optuna trial a configuration's runs belong to, when they all belong to one: the
+    iqa_optuna sweeper puts each seed's run in `trial_<number>/seed_<seed>`."""
+    folders = {Path(r.path).parent.name for r in runs}
+    match = TRIAL_FOLDER.fullmatch(folders.pop()) if len(folders) == 1 else None
+    return int(match.group(1)) if match else None
 
 
 def has_trials(summary) -> bool:

@@ -42,7 +42,8 @@ def metric_values(metrics: Mapping) -> Dict[str, float]:
               if f"{split}_{m}" in metrics}
     for name, cross in (metrics.get("cross") or {}).items():
         values.update({f"cross_{name}_{m}": cross[m] for m in REPORTED if m in cross})
-    values["best_epoch"] = metrics["best_epoch"]
+    if "best_epoch" in metrics:  # a mode=eval run trained nothing
+        values["best_epoch"] = metrics["best_epoch"]
     return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
 
 

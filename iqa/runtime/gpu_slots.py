@@ -2,27 +2,35 @@
 
 Each GPU offers `jobs_per_gpu` slots. A job takes the first free slot, least-loaded GPU first, by
 holding an exclusive `flock` on the slot's lock file for as long as it runs. The lock files live
-in one folder per machine and are named by the GPU's UUID, so jobs from different launchers
-(joblib workers, submitit jobs, separate sweep processes) and with different
+in one folder per user and machine and are named by the GPU's UUID, so jobs from different
+launchers (joblib workers, submitit jobs, separate sweep processes) and with different
 `CUDA_VISIBLE_DEVICES` agree on which slot is whose. The kernel drops a lock when its process
 dies, so a killed job never leaves a slot taken.
+
+Locking needs only read access, so whoever can open a lock file can hold its slot: the default
+folder is private to its user (0700), and a folder that every user may write is refused. A team
+sharing GPUs points `$IQA_SWEEP_GPU_LOCKS` at a folder its group owns (lock files are created
+group-readable, less the umask).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
+from iqa.errors import ConfigError
+
 LOCK_DIR_ENV = "IQA_SWEEP_GPU_LOCKS"
 
 
 def default_lock_dir() -> Path:
-    """`$IQA_SWEEP_GPU_LOCKS`, else a folder in the machine's temporary directory."""
-    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "iqa-sweep-gpu-slots")
+    """`$IQA_SWEEP_GPU_LOCKS`, else this user's folder in the machine's temporary directory."""
+    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"iqa-sweep-gpu-slots-{os.getuid()}")
 
 
 def slot_order(n_gpus: int, jobs_per_gpu: int) -> List[Tuple[int, int]]:
@@ -31,7 +39,7 @@ def slot_order(n_gpus: int, jobs_per_gpu: int) -> List[Tuple[int, int]]:
 
 
 def _try_lock(path: Path) -> Optional[int]:
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)  # flock needs no write access: any user can lock
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o640)  # whoever can read it can lock it
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -40,14 +48,18 @@ def _try_lock(path: Path) -> Optional[int]:
     return fd
 
 
-def _shared_dir(path: Path) -> Path:
-    """Create the lock folder writable by every user (sticky, like /tmp) if it does not exist."""
-    if not path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        try:
-            os.chmod(path, 0o1777)
-        except PermissionError:  # another user created it first
-            pass
+def lock_folder(path: Path, private: bool) -> Path:
+    """The lock folder, created 0700 if missing; ConfigError when another user could hold its slots:
+    it is writable by every user, or (`private`, the default folder) a link or not this user's."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = os.lstat(path)
+    fix = f"remove it or set {LOCK_DIR_ENV} to a folder only you or your group can write"
+    if private and (stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid()):
+        raise ConfigError(f"GPU-slot lock folder {path} belongs to another user (uid {st.st_uid}), who could hold "
+                          f"every slot: {fix}")
+    if st.st_mode & stat.S_IWOTH:
+        raise ConfigError(f"GPU-slot lock folder {path} is writable by every user, so any user could hold every "
+                          f"slot: {fix} (chmod o-w {path})")
     return path
 
 
@@ -58,7 +70,8 @@ def gpu_slot(gpu_ids: Sequence[str], jobs_per_gpu: int, lock_dir: Optional[Path]
 
     When every slot is taken, wait (calling `on_wait(n_slots)` once) until one frees up.
     """
-    lock_dir = _shared_dir(Path(lock_dir) if lock_dir else default_lock_dir())
+    private = lock_dir is None and not os.environ.get(LOCK_DIR_ENV)
+    lock_dir = lock_folder(Path(lock_dir) if lock_dir else default_lock_dir(), private)
     order = slot_order(len(gpu_ids), jobs_per_gpu)
     warned = False
     while True:

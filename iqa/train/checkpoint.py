@@ -4,6 +4,7 @@ Saved atomically and loaded with `weights_only=True`, so a checkpoint cannot run
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,7 +25,13 @@ def save(path, model, optimizer, scheduler, epoch: int, metrics: dict, config: d
         "config": config,
         **(extra or {}),
     }
-    return replace_with(path, lambda tmp: torch.save(state, tmp))
+    return replace_with(path, lambda tmp: _save(state, tmp))
+
+
+def _save(state: dict, tmp: Path) -> None:
+    # Through a Python file, so a full disk raises OSError (torch's own writer says only "iostream error").
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def load(path, map_location: Any = "cpu") -> dict:
@@ -35,7 +42,39 @@ def load(path, map_location: Any = "cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
+        what = file_kind(path)
+        if what is not None:
+            raise DataError(f"checkpoint {path} is not a checkpoint: it is {what}") from None
         raise DataError(f"checkpoint {path} cannot be read: {type(e).__name__}: {e}".splitlines()[0]) from None
+
+
+# Leading bytes of the files most often passed by mistake, and what to call them.
+SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+              (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"\x89HDF", "an HDF5 file"),
+              (b"\x80", "a pickle, not the zip archive torch.save writes (an old or foreign format)"))
+
+
+def file_kind(path: Path) -> Optional[str]:
+    """What the file is, in words, when it is plainly not a torch.save archive; None when it may be one."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            if any(name.endswith("data.pkl") for name in z.namelist()):
+                return None
+        return "a zip archive that torch.save did not write"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if not head:
+        return "an empty file"
+    for magic, what in SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head[8:9] == b"{" and len(head) > 8:
+        return "a safetensors file (weights without a run's state; model.weights=PATH.safetensors loads it)"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"an unknown binary file (it starts with {head[:8].hex(' ')})"
+    return f"a text file (it starts with {text.splitlines()[0][:40]!r})" if text.strip() else "a text file"
 
 
 def require_run_checkpoint(state: Any, path) -> None:

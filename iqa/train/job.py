@@ -44,6 +44,9 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
     if cfg.mode == "eval":
         from iqa.evaluation.checkpoint_eval import run_eval
         return run_eval(cfg, folder.path)
+    kept = resume.finished(cfg, folder.path)
+    if kept is not None:
+        return math.nan if kept.get("objective_value") is None else float(kept["objective_value"])
     fit = build_fit(cfg, folder, on_epoch)
     fit.epochs(resume.epochs_to_run(cfg.trainer, fit.state))
     return finish(fit)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -47,9 +48,11 @@ def final_numbers(metrics: dict) -> Dict[str, float]:
 
 def run_context(cfg) -> Dict[str, str]:
     """Tags that group a job with its sweep: sweep folder, job number, Optuna trial number, seed."""
+    from hydra_plugins.iqa_optuna_sweeper.reporting import ENV
     tags = {"seed": str(cfg.seed)}
-    if cfg.trial.number is not None:
-        tags.update({"trial": str(cfg.trial.number), "study": str(cfg.trial.study)})
+    if os.environ.get(ENV):  # "<trial number>:<seed index>:<seed>:<study name>", set by the iqa_optuna sweeper
+        number, _, _, study = os.environ[ENV].split(":", 3)
+        tags.update({"trial": number, "study": study})
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     if HydraConfig.initialized():

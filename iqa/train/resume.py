@@ -8,19 +8,22 @@ draw exactly the numbers the uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from iqa.train import checkpoint
-from iqa.atomic import replace_with, write_csv
+from iqa.atomic import remove_leftovers, replace_with, write_csv
 from iqa.errors import ConfigError, DataError
 from iqa.run_folder import RunFolder
 from iqa.runtime.repro import set_rng_state
+from iqa.train import checkpoint
 from iqa.train.callbacks import EarlyStopping
 from iqa.train.state import FitState
 
@@ -50,20 +53,69 @@ def check_same_config(current: dict, saved: dict, path: Path) -> None:
             f"a resumed run needs the interrupted run's config (repeat its overrides)")
 
 
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def _sweep_has_progress(out_dir: Path) -> bool:
+    """Whether another job of this sweep folder saved a checkpoint or finished: the folder is an
+    interrupted sweep, not a new one that the resumed sweep's hydra.sweep.dir failed to name."""
+    siblings = (p for p in out_dir.parent.iterdir() if p.is_dir() and p.resolve() != out_dir.resolve())
+    return any(RunFolder(p).last.is_file() or RunFolder(p).metrics.is_file() for p in siblings)
+
+
 def checkpoint_to_resume(cfg, out_dir: Path) -> Optional[Path]:
-    """`checkpoint=PATH` if given, else this run folder's `checkpoints/last.pt`; None unless resuming."""
+    """`checkpoint=PATH` if given, else this run folder's `checkpoints/last.pt`; None unless resuming,
+    and None for a job of a resumed sweep that never saved one (it starts from the beginning)."""
     if not cfg.trainer.resume:
         return None
+    out_dir = Path(out_dir)
     path = Path(cfg.checkpoint) if cfg.checkpoint else RunFolder(out_dir).last
     if not path.is_file():
+        if not cfg.checkpoint and _in_multirun():
+            if _sweep_has_progress(out_dir):
+                log.info("no %s: this job of the interrupted sweep never saved one, so it starts from the beginning",
+                         path)
+                return None
+            raise ConfigError(f"trainer.resume=true but no job under {out_dir.parent} saved a checkpoint: pass "
+                              f"hydra.sweep.dir=<the interrupted sweep folder>, or run the sweep again without "
+                              f"trainer.resume if none of its jobs got through an epoch")
         hint = "" if cfg.checkpoint else (": pass hydra.run.dir=<the interrupted run folder> "
                                           "or checkpoint=<its checkpoints/last.pt>")
         raise ConfigError(f"trainer.resume=true but {path} does not exist{hint}")
     return path
 
 
+def finished(cfg, out_dir: Path) -> Optional[dict]:
+    """When resuming a folder whose run had already finished (a job of a resumed sweep): its
+    metrics.json, kept as it is, after checking the config matches its last.pt. None otherwise."""
+    folder = RunFolder(out_dir)
+    metrics_file = folder.metrics
+    if not cfg.trainer.resume or cfg.checkpoint or not metrics_file.is_file():
+        return None
+    last = folder.last
+    if last.is_file():
+        check_same_config(OmegaConf.to_container(cfg, resolve=True), checkpoint.load(last)["config"], last)
+    metrics = json.loads(metrics_file.read_text())
+    line = f"run folder: {folder.path} | finished before: kept its metrics.json ({metrics.get('objective')}=" \
+           f"{metrics.get('objective_value')})"
+    log.info(line)
+    print(line, flush=True)
+    return metrics
+
+
 def load(cfg, out_dir: Path) -> Optional[dict]:
-    """The checkpoint to continue from, after checking it is resumable and the config matches."""
+    """The checkpoint to continue from, after checking it is resumable and the config matches.
+
+    When resuming, the folder's left-over temporary files (of writers killed midway) and its
+    error.json (of an attempt that failed) are removed first.
+    """
+    if cfg.trainer.resume:
+        folder = RunFolder(out_dir)
+        for where in (folder.path, folder.checkpoints):
+            for tmp in remove_leftovers(where):
+                log.info("removed %s, left by an interrupted write", tmp)
+        folder.error.unlink(missing_ok=True)
     path = checkpoint_to_resume(cfg, out_dir)
     if path is None:
         return None

@@ -186,6 +186,8 @@ def write_study_page(study: optuna.Study, path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
 
+    if len(study.directions) > 1:
+        raise ValueError("the page covers single-objective studies; this one has several objectives")
     trials = study.get_trials(deepcopy=False)
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     names = list(dict.fromkeys(n for t in trials for n in t.params))

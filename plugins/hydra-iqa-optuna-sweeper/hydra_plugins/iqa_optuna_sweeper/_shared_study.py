@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-log = logging.getLogger("iqa")
+log = logging.getLogger(__name__)
 FAIL_REASON, WORKER = "fail_reason", "worker"
 
 

@@ -1,1 +1,0 @@
-"""The `hydra/sweeper=iqa_optuna` plugin: multi-seed Optuna search on current Optuna."""
