@@ -153,11 +153,7 @@ def run(argv: List[str]) -> List[Dict]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Exit status 0, or 1 with one line naming the problem."""
-    argv = sys.argv[1:] if argv is None else argv
-    if {"-h", "--help"} & set(argv):
-        print(__doc__.strip())
-        return 0
-    return exit_status(lambda: run(argv))
+    return exit_status(lambda: run(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":
