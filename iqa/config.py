@@ -141,6 +141,8 @@ class Config:
     loader: LoaderConfig = field(default_factory=LoaderConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     repro: ReproConfig = field(default_factory=ReproConfig)
+    # one `_target_` node per chosen logger (conf/logger: csv, tensorboard, mlflow, wandb)
+    logger: Dict[str, Any] = field(default_factory=dict)
     seed: int = 42
     # the metric returned to sweepers (and the Optuna objective): val_{srcc,plcc,krcc}; a test_* or
     # cross_<set>_* objective selects on a test set, and every table then says so (docs/protocol.md)

@@ -54,6 +54,11 @@ class RunFolder:
         return self.path / "scatter.png"
 
     @property
+    def tracking(self) -> Path:
+        """The ids of the run in MLflow / W&B, so a resumed run continues the same tracked run."""
+        return self.path / "tracking.json"
+
+    @property
     def checkpoints(self) -> Path:
         return self.path / "checkpoints"
 

@@ -1,14 +1,18 @@
-"""Run-folder figures: metric curves per epoch and prediction-vs-MOS scatter."""
+"""Run-folder figures: loss and metric curves per epoch, prediction-vs-MOS scatter with the logistic fit."""
 from __future__ import annotations
 
-from typing import Dict, List
+import textwrap
+from typing import Dict, List, Optional
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from iqa.atomic import replace_with  # noqa: E402
+from iqa.evaluation.metrics import correlations, logistic_fit  # noqa: E402
 
 
 def _save(fig, path) -> None:
@@ -16,30 +20,69 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def curves(history: List[Dict], path, best_epoch: int) -> None:
-    """SRCC and PLCC of the validation and test splits and each cross set, one line per metric and set."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharex=True)
+def run_title(cfg) -> str:
+    """The configuration a figure belongs to: model, fusion, loss, optimizer, data, seed."""
+    def name(node) -> str:
+        return str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+    loss = name(cfg.loss) + (f"(alpha={cfg.loss.alpha:g})" if "alpha" in cfg.loss else "")
+    fusion = name(cfg.model.fusion) if cfg.model.get("fusion") else "none"
+    return (f"{cfg.model.name} (fusion {fusion}), {loss}, {name(cfg.optim)} lr={cfg.optim.get('lr', '?')}, "
+            f"data {cfg.data.name}, seed {cfg.seed}")
+
+
+def legend_name(key: str) -> str:
+    """val_srcc -> validation, test_plcc -> test, cross_spaq_srcc -> cross-set spaq."""
+    scope = key.rsplit("_", 1)[0]
+    if scope.startswith("cross_"):
+        return f"cross-set {scope[len('cross_'):]}"
+    return {"val": "validation", "train": "train (patches)"}.get(scope, scope)
+
+
+def curves(history: List[Dict], path, best_epoch: int, title: str = "", monitor: Optional[str] = None) -> None:
+    """Training loss, then SRCC and PLCC of every evaluated set per epoch; the best epoch marked and labelled."""
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharex=True)
     epochs = [row["epoch"] for row in history]
-    for ax, metric in zip(axes, ("srcc", "plcc")):
+    axes[0].plot(epochs, [row["train_loss"] for row in history], marker="o", color="tab:red", label="train loss")
+    axes[0].set_ylabel("training loss")
+    for ax, metric in zip(axes[1:], ("srcc", "plcc")):
         for key in history[0]:
             if key.endswith(f"_{metric}") and key.startswith(("val_", "test_", "cross_")):
-                ax.plot(epochs, [row[key] for row in history], marker="o", label=key[: -len(metric) - 1])
+                ax.plot(epochs, [row[key] for row in history], marker="o", label=legend_name(key))
         if metric == "srcc" and "train_srcc" in history[0]:
-            ax.plot(epochs, [row["train_srcc"] for row in history], ls="--", color="gray", label="train")
-        ax.axvline(best_epoch, color="k", lw=0.8, ls=":")
-        ax.set_xlabel("epoch")
+            ax.plot(epochs, [row["train_srcc"] for row in history], ls="--", color="gray", label="train (patches)")
         ax.set_ylabel(metric.upper())
+    chosen = f"best epoch {best_epoch}" + (f" (on {legend_name(monitor)} {monitor.rsplit('_', 1)[-1].upper()})"
+                                           if monitor else "")
+    for ax in axes:
+        ax.axvline(best_epoch, color="k", lw=1, ls=":", label=chosen)
+        ax.text(best_epoch, 1.0, f"best {best_epoch}", transform=ax.get_xaxis_transform(), ha="center", va="bottom",
+                fontsize=8)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    fig.suptitle(title or "training curves", fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(*axes[1].get_legend_handles_labels(), loc="lower center", ncol=6, fontsize=8, frameon=False)
     _save(fig, path)
 
 
 def scatter(pred, mos, path, title: str) -> None:
-    """Predicted score against MOS for the test split at the best epoch."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(mos, pred, s=8, alpha=0.6)
-    ax.set_xlabel("MOS")
-    ax.set_ylabel("prediction")
+    """MOS against the prediction with n, SRCC and PLCC, and the fitted 4-parameter logistic curve."""
+    pred, mos = np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)
+    fig, ax = plt.subplots(figsize=(5, 4.8))
+    ax.scatter(pred, mos, s=10, alpha=0.6, label="image")
+    mapped, failure = logistic_fit(pred, mos)
+    if not failure:
+        order = np.argsort(pred)
+        ax.plot(pred[order], mapped[order], color="tab:red", lw=2, label="4-parameter logistic fit")
+    scores = correlations(pred, mos)
+    text = f"n = {len(pred)}\nSRCC = {scores['srcc']:.3f}\nPLCC = {scores['plcc']:.3f}"
+    text += "" if not failure else "\n" + textwrap.fill(f"no logistic fit: {failure}", 34)
+    ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
+    ax.set_xlabel("prediction")
+    ax.set_ylabel("MOS")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)

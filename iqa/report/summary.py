@@ -23,6 +23,7 @@ from statsmodels.stats.power import TTestPower
 from iqa.atomic import write_csv, write_text
 from iqa.errors import ConfigError, DataError
 from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
+from iqa.report import paper
 from iqa.report.runs import Run, override_key, scan
 
 ALPHA = 0.05
@@ -209,7 +210,7 @@ class Summary:
                                                                                                math.nan))
 
     def label(self, row: Mapping) -> str:
-        text = " ".join(f"{k}={row[k]}" for k in self.varying if row.get(k, "") != "") or "(all runs)"
+        text = paper.label(self, row)
         return f"{text} **({OPTIMISTIC})**" if row["selected_on_test"] else text
 
     def markdown(self) -> str:
@@ -247,6 +248,7 @@ class Summary:
         text = self.markdown()
         write_csv(self.sweep_dir / "summary.csv", self.rows)
         write_text(self.sweep_dir / "summary.md", text)
+        paper.write(self, self._stems(), _heading)
         return text
 
 
@@ -308,15 +310,17 @@ def _delta(row: Mapping) -> str:
 
 def _table(rows: List[Dict], stems: List[str], summary: Summary) -> List[str]:
     metric = summary.metric
-    header = ["configuration", "n"]
+    trials = paper.has_trials(summary)
+    header = ["configuration"] + (["trial"] if trials else []) + ["n"]
     for s in stems:
         header += [_heading(s)] + ([f"{_heading(metric)} median [min, max]"] if s == metric else [])
     header += [f"Δ {_heading(metric)} [95% CI]", "Holm p", f"n for Δ={summary.detect_delta:g}", "vs baseline"]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [summary.label(row), str(row["n"])]
+        trial = paper.trial_number(paper.runs_of(summary, row)) if trials else None
+        cells = [summary.label(row)] + ([str(trial) if trial is not None else ""] if trials else []) + [str(row["n"])]
         for s in stems:
-            cells.append(_fmt(row.get(f"{s}_mean"), row.get(f"{s}_std"), 1 if s == "best_epoch" else 4))
+            cells.append(paper.cell(row, s))
             if s == metric:
                 cells.append(_range(row, s))
         needed = row.get("n_needed", math.nan)

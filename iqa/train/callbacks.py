@@ -118,8 +118,10 @@ class EarlyStopping(Callback):
             fit.stop = True
 
 
-def default_callbacks(on_epoch: Optional[Callable] = None) -> List[Callback]:
-    """The run's callbacks in the order they act after an epoch: checkpoints, history, the
-    sweeper's report, then the decision to stop (split.csv at the start, predictions.csv at the end)."""
-    return [SplitFile(), Fingerprints(), Checkpoints(), History(), *([EpochHook(on_epoch)] if on_epoch else []),
-            EarlyStopping(), Predictions()]
+def default_callbacks(on_epoch: Optional[Callable] = None, loggers: Optional[List[Callback]] = None) -> List[Callback]:
+    """The run's callbacks in the order they act after an epoch: checkpoints, history (or the
+    configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop
+    (split.csv at the start; predictions.csv at the end, before the loggers upload the run folder)."""
+    loggers = [History()] if loggers is None else loggers
+    return [SplitFile(), Fingerprints(), Checkpoints(), Predictions(), *loggers,
+            *([EpochHook(on_epoch)] if on_epoch else []), EarlyStopping()]

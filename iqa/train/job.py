@@ -27,6 +27,7 @@ from iqa.runtime.repro import seed_everything
 from iqa.train import resume
 from iqa.train.callbacks import EarlyStopping, default_callbacks
 from iqa.train.fit import Fit
+from iqa.train.loggers import build_loggers
 from iqa.train.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger("iqa")
@@ -54,6 +55,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
 def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     """Everything the fit loop needs, built from the config (and restored from last.pt when resuming)."""
     start = time.perf_counter()
+    loggers = build_loggers(cfg)
     saved = resume.load(cfg, folder.path)
     device = resolve_device(cfg.runtime.device)
     progress = show_progress(cfg.runtime.progress)
@@ -73,7 +75,7 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
               train_loader=data.train_loader(bundle.train, cfg.loader, cfg.seed), loaders=loaders,
               monitor=selection_metric(cfg.trainer.monitor, loaders),
               resolved_config=OmegaConf.to_container(cfg, resolve=True),
-              callbacks=default_callbacks(on_epoch), progress=progress, start=start)
+              callbacks=default_callbacks(on_epoch, loggers), progress=progress, start=start)
     if selected_on_test(fit.monitor):
         log.warning("trainer.monitor=%s chooses the epoch on a test set: the reported test numbers are %s",
                     fit.monitor, OPTIMISTIC)
@@ -112,7 +114,7 @@ def finish(fit: Fit) -> float:
         "last": summary(state.history[-1], cross),
     }
     write_json(folder.metrics, metrics)
-    plots.curves(state.history, folder.curves, state.best_epoch)
+    plots.curves(state.history, folder.curves, state.best_epoch, plots.run_title(cfg), fit.monitor)
     test = state.best_results["test"]
     plots.scatter(test["pred"], test["mos"], folder.scatter,
                   f"{cfg.data.name} test, epoch {state.best_epoch}: SRCC {best['test_srcc']:.3f}")

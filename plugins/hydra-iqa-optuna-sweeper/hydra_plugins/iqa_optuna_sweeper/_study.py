@@ -117,7 +117,9 @@ def main(argv: Optional[List[str]] = None, prog: str = "python -m hydra_plugins.
                     help="SQLAlchemy URL of an existing storage" + (f" (default {default_storage})" if default_storage else ""))
     ap.add_argument("--study", help="study name (default: the only study in the storage)")
     ap.add_argument("--out", type=Path, help="folder for the plots (default: the study's latest sweep folder)")
-    ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--no-plots", action="store_true", help="do not write the PNG plots")
+    ap.add_argument("--html", type=Path, metavar="PATH",
+                    help="also write one self-contained HTML page of the study (table, history, importances)")
     args = ap.parse_args(argv)
     try:
         show(args)
@@ -142,6 +144,12 @@ def show(args: argparse.Namespace) -> None:
     print(f"\nStudy {name} ({directions}, seeds {study.user_attrs.get('seeds') or 'none'}):\n"
           + "\n".join(trial_table(study)))
     print("\n" + "\n".join(best_and_importances(study)))
+    if args.html:
+        from .study_page import write_study_page
+        try:
+            print(f"\nStudy page: {write_study_page(study, args.html)}")
+        except (OSError, ValueError) as e:
+            raise SweepConfigError(f"cannot write the study page {args.html}: {getattr(e, 'strerror', None) or e}") from None
     if not args.no_plots:
         out = args.out or Path(study.user_attrs.get("sweep_dir", "."))
         try:
