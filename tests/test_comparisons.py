@@ -124,3 +124,17 @@ def test_aggregate_takes_a_baseline_and_refuses_an_unknown_one(sweep):
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert bad.stderr.strip().splitlines()[-1].startswith("error: baseline 'loss.alpha=0.5' matches 0 configurations")
+
+
+def test_confirm_runs_of_the_optuna_sweeper_are_a_row_of_their_own(sweep):
+    """The best trial re-run on unused seeds (<sweep>/confirm/seed_N) is the number to publish: it is
+    not pooled with the search's runs of the same configuration."""
+    folder, values = sweep
+    for seed, test in ((7, 0.70), (8, 0.72)):
+        write_run(folder / "confirm" / f"seed_{seed}", ["loss.alpha=0.1", f"seed={seed}"],
+                  {"best_epoch": 2, "val_srcc": test + 0.02, "test_srcc": test, "cross": {}, "seed": seed,
+                   "objective": "val_srcc", "monitor": "val_srcc", "selected_on_test": False})
+    rows = {(r["loss.alpha"], r["stage"]): r for r in summarize(folder).rows}
+    assert rows[("0.1", "")]["n"] == 6
+    confirm = rows[("0.1", "confirm")]
+    assert confirm["n"] == 2 and confirm["seeds"] == "7 8" and confirm["test_srcc_mean"] == pytest.approx(0.71)

@@ -18,8 +18,12 @@ from iqa.run_folder import RunFolder
 
 PRUNED = "TrialPruned"
 # Overrides that identify one replicate of a configuration, not the configuration itself: the
-# training seed, the split seed and the sweeper's bookkeeping.
-PER_JOB_KEYS = ("seed", "data.split_seed", "trial.")
+# training seed and the split seed.
+PER_JOB_KEYS = ("seed", "data.split_seed")
+# The Optuna sweeper re-runs the best configuration on unused seeds under <sweep>/confirm/: those runs
+# are the numbers to publish, so they form a row of their own, never pooled with the search's runs.
+CONFIRM_FOLDER = "confirm"
+CONFIRM_MARK = "stage=confirm"
 
 
 def write_error(out_dir, exc: BaseException) -> None:
@@ -44,8 +48,10 @@ class Run:
 
     @property
     def group(self) -> Tuple[str, ...]:
-        """The configuration: the overrides minus seed and sweeper bookkeeping, in key order."""
-        return tuple(sorted((o for o in self.overrides if not _is_per_job(o)), key=override_key))
+        """The configuration: the overrides minus the replicate's seeds, in key order; a confirm run
+        of the Optuna sweeper is marked `stage=confirm`."""
+        confirm = (CONFIRM_MARK,) if self.path.parent.name == CONFIRM_FOLDER else ()
+        return tuple(sorted((o for o in self.overrides if not _is_per_job(o)), key=override_key)) + confirm
 
 
 def override_key(override: str) -> str:
@@ -53,8 +59,7 @@ def override_key(override: str) -> str:
 
 
 def _is_per_job(override: str) -> bool:
-    key = override_key(override)
-    return key in PER_JOB_KEYS[:2] or key.startswith(PER_JOB_KEYS[2])
+    return override_key(override) in PER_JOB_KEYS
 
 
 def _read_json(path: Path) -> Optional[Dict]:
