@@ -71,7 +71,8 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     optimizer = build_optimizer(model, cfg.optim, cfg.trainer.lr_ratio)
     loaders = eval_loaders(bundle, cfg.loader, cfg.seed)
     fit = Fit(cfg=cfg, folder=folder, bundle=bundle, model=model, net=accel.prepare(model),
-              loss_fn=build(cfg.loss, "loss"), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg.scheduler), accel=accel, device=device,
+              loss_fn=build(cfg.loss, "loss"), optimizer=optimizer, scheduler=build_scheduler(optimizer, cfg.scheduler),
+              accel=accel, device=device,
               train_loader=data.train_loader(bundle.train, cfg.loader, cfg.seed), loaders=loaders,
               monitor=selection_metric(cfg.trainer.monitor, loaders),
               resolved_config=OmegaConf.to_container(cfg, resolve=True),
