@@ -149,6 +149,10 @@ class Config:
     objective: str = "val_srcc"
     mode: str = "train"
     checkpoint: Optional[str] = None
+    # mode=eval rebuilds the checkpoint's own model; its fusion `_target_` is called only when it is
+    # one of the project's or this config's model.fusion. true calls any target the file names,
+    # which can run any code: only for a checkpoint from someone you trust.
+    trust_checkpoint: bool = False
 
 
 def register_configs() -> None:

@@ -11,6 +11,7 @@ import torch
 
 from helpers import ROOT
 from iqa.train import checkpoint
+from iqa import checkpoint_file
 from iqa.atomic import replace_with, write_csv
 
 
@@ -39,7 +40,7 @@ def test_a_checkpoint_failing_midway_leaves_the_previous_checkpoint(tmp_path):
     # Pickling stops at the function after the weights are on their way into the file.
     with pytest.raises(Exception):
         checkpoint.save(path, model, None, None, 2, {"test_srcc": 0.6}, {"seed": 1, "bad": lambda: 0})
-    state = checkpoint.load(path)
+    state = checkpoint_file.load(path)
     assert state["epoch"] == 1 and torch.equal(state["model"]["weight"], model.weight.detach())
     assert _leftovers(tmp_path) == []
 
@@ -69,7 +70,7 @@ def test_a_kill_at_any_moment_leaves_complete_files(tmp_path, kill_after_s):
         proc.wait(10)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["pad"] == [metrics["i"]] * 20000
-    assert checkpoint.load(tmp_path / "last.pt")["model"]["weight"].shape == (256, 256)
+    assert checkpoint_file.load(tmp_path / "last.pt")["model"]["weight"].shape == (256, 256)
 
 
 WRITE_METHODS = {"write_text", "write_bytes", "savefig", "to_csv"}

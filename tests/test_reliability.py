@@ -22,6 +22,7 @@ from fake_datasets import make_csv, write_csv
 from iqa import predict
 from iqa.runtime import gpu_slots
 from iqa.train import checkpoint
+from iqa import checkpoint_file
 from iqa.atomic import write_json
 from iqa.cli import user_error_line
 from iqa.config import Config, validate
@@ -224,7 +225,7 @@ def test_a_file_that_is_not_a_checkpoint_says_what_it_is(tmp_path, content, kind
     path = tmp_path / "best.pt"
     path.write_bytes(content)
     with pytest.raises(DataError) as err:
-        checkpoint.load(path)
+        checkpoint_file.load(path)
     assert str(err.value) == f"checkpoint {path} is not a checkpoint: it is {kind}"
 
 

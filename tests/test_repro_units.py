@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from iqa.train import checkpoint, resume
-from iqa import consistency, data
+from iqa import checkpoint_file, consistency, data
 from iqa.config import register_configs
 from iqa.data.imageset import ImageSet
 from iqa.errors import ConfigError, DataError
@@ -118,7 +118,7 @@ def test_checkpoint_and_restore_carry_the_fit_state(tmp_path):
     fit.state.fingerprints = [{"epoch": 1, "step": 1, "sha256": "x"}]
     fit.start -= 12.5
     Checkpoints().on_epoch_end(fit, 2, {"test_srcc": 0.4})
-    saved = {**checkpoint.load(fit.folder.last), "path": fit.folder.last}
+    saved = {**checkpoint_file.load(fit.folder.last), "path": fit.folder.last}
     expected_draw = torch.rand(2)
 
     fit2 = fresh(tmp_path / "b")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from iqa.train import checkpoint
+from iqa import checkpoint_file as checkpoint
 from iqa import data, models
 from iqa.runtime.accel import Accel
 from iqa.atomic import write_csv, write_json
@@ -23,20 +23,26 @@ from iqa.runtime.device import resolve_device, show_progress
 log = logging.getLogger("iqa")
 
 
-def model_from_checkpoint(state: dict, patch_size: int, path):
-    """Rebuild the checkpoint's own model (its saved config) and load its weights.
+def saved_config(state: dict, path, own_fusion=None, trust: bool = False) -> dict:
+    """The checkpoint's run config as data (`iqa.checkpoint_file.saved_config`): its fusion must be
+    one of the project's or `own_fusion` (the user's current `model.fusion`), unless `trust`."""
+    return checkpoint.saved_config(state, path, models.known_fusions(own_fusion), models.TIMM_LOADING_ARGS, trust)
+
+
+def model_from_checkpoint(model_config: dict, weights: dict, patch_size: int, path):
+    """Rebuild the checkpoint's own model (its saved model config, from `saved_config`) and load its weights.
 
     The checkpoint holds every weight, so the weights the run started from (hub or file) are not
     fetched again.
     """
     try:
-        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), state["config"]["model"],
+        model_cfg = OmegaConf.merge(OmegaConf.structured(ModelConfig), model_config,
                                     {"pretrained": False, "weights": None})
     except Exception as e:
         raise DataError(f"checkpoint {path} has a model config this version cannot read: "
                         f"{str(e).splitlines()[0]}") from None
     model = models.build(model_cfg, patch_size)
-    checkpoint.load_weights(model, state["model"], path)
+    checkpoint.load_weights(model, weights, path)
     return model
 
 
@@ -57,15 +63,15 @@ def run_eval(cfg, out_dir: Path) -> float:
     device = resolve_device(cfg.runtime.device)
     if cfg.checkpoint:
         state = checkpoint.load(cfg.checkpoint)
-        checkpoint.require_run_checkpoint(state, cfg.checkpoint)
+        config = saved_config(state, cfg.checkpoint, cfg.model.fusion, cfg.trust_checkpoint)
         source, epoch = str(cfg.checkpoint), state["epoch"]
-        patch = state["config"]["loader"]["patch_size"]
-        model = model_from_checkpoint(state, patch, cfg.checkpoint).to(device)
-        saved = state["config"]["model"]
+        patch = config["loader"]["patch_size"]
+        model = model_from_checkpoint(config["model"], state["model"], patch, cfg.checkpoint).to(device)
+        saved = config["model"]
         if (saved.get("name"), saved.get("backbone")) != (cfg.model.name, cfg.model.backbone):
             log.warning("evaluating the checkpoint's own model %s (backbone %s); the configured model %s is not used",
                         saved.get("name"), saved.get("backbone"), cfg.model.name)
-        warn_on_split_mismatch(state["config"].get("data", {}), cfg.data)
+        warn_on_split_mismatch(config.get("data", {}), cfg.data)
     else:
         source, epoch, patch = str(cfg.model.weights), None, cfg.loader.patch_size
         model = models.build(cfg.model, patch).to(device)

@@ -1,14 +1,29 @@
 """Model construction from the `model` config group."""
 from __future__ import annotations
 
+import inspect
+
+import timm
 from omegaconf import DictConfig, OmegaConf
 
 from iqa.build import build as build_node
-from iqa.models import reference, weights
+from iqa.models import fusion, reference, weights
 from iqa.models.hyperiqa import HyperIQA
 from iqa.models.reference import load_reference_hyperiqa
 
-__all__ = ["HyperIQA", "build", "fusion_name", "load_reference_hyperiqa"]
+__all__ = ["HyperIQA", "build", "fusion_name", "known_fusions", "load_reference_hyperiqa", "TIMM_LOADING_ARGS"]
+
+# timm.create_model's own arguments (weights files, hub configs, caches): never taken from a checkpoint.
+TIMM_LOADING_ARGS = frozenset(p for p in inspect.signature(timm.create_model).parameters
+                              if p not in ("model_name", "kwargs"))
+
+
+def known_fusions(own=None) -> set:
+    """The `_target_` of every fusion of the project, plus `own` (the fusion node of the user's config)."""
+    targets = {f"{fusion.__name__}.{name}" for name, obj in vars(fusion).items()
+               if isinstance(obj, type) and obj.__module__ == fusion.__name__}
+    target = OmegaConf.select(own, "_target_", default=None) if isinstance(own, DictConfig) else None
+    return targets | ({str(target)} if target else set())
 
 
 def fusion_name(model_cfg) -> str:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from timm.models import clean_state_dict
 from torch import nn
 
-from iqa.train.checkpoint import file_kind
+from iqa.checkpoint_file import file_kind
 from iqa.errors import ConfigError
 
 BACKBONE, HYPERIQA, REFERENCE = "backbone", "hyperiqa", "reference"

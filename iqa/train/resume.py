@@ -23,7 +23,7 @@ from iqa.atomic import remove_leftovers, replace_with, write_csv
 from iqa.errors import ConfigError, DataError
 from iqa.run_folder import RunFolder
 from iqa.runtime.repro import set_rng_state
-from iqa.train import checkpoint
+from iqa import checkpoint_file as checkpoint
 from iqa.train.callbacks import EarlyStopping
 from iqa.train.state import FitState
 
