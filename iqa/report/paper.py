@@ -118,6 +118,15 @@ def per_run(summary, row: Mapping, metric: str) -> List[float]:
 
 
 def comparison_plot(summary, path, heading) -> None:
+    """`comparison_figure` written as a PNG to `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(summary, heading)
+    replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def comparison_figure(summary, heading):
     """Each configuration's objective over its seeds: the seeds as points, mean and 95% CI as a bar;
     an optimistic row's name ends with a dagger, explained under the plot."""
     import matplotlib
@@ -138,15 +147,15 @@ def comparison_plot(summary, path, heading) -> None:
                     capsize=4, ms=6, zorder=4, label="mean, 95% CI" if y == 0 else None)
     ax.set_yticks(range(len(rows)), plot_names(summary), fontsize=8)
     if any(optimistic(summary, row) for row in rows):
-        fig.text(0.01, 0.0, f"† {OPTIMISTIC}", fontsize=9, color="tab:red", va="top")
+        ax.annotate(f"† {OPTIMISTIC}", xy=(0, 0), xycoords="axes fraction", xytext=(0, -30),
+                    textcoords="offset points", va="top", fontsize=9, color="tab:red")
     ax.invert_yaxis()
     ax.set_xlabel(heading(metric))
     ax.set_title(f"{heading(metric)} of each configuration's runs (ranked on {heading(summary.objective)})",
                  fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
-    plt.close(fig)
+    return fig
 
 
 def plot_names(summary) -> List[str]:
