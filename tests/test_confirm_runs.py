@@ -75,9 +75,12 @@ def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_int
                             f"{best.user_attrs['mean']:.4f} ± {best.user_attrs['std']:.4f} on seeds [0, 1, 2]")
     assert second.strip().startswith("vs baseline x=0.5 (") and f"{baseline['difference']['mean']:+.4f}" in second
     assert first in proc.stdout + proc.stderr
+    page = tmp_path / "study.html"
     shown = subprocess.run([sys.executable, "-m", "hydra_plugins.iqa_optuna_sweeper", "--storage",
-                            f"sqlite:///{tmp_path}/o.db", "--no-plots"], capture_output=True, text=True, timeout=120)
+                            f"sqlite:///{tmp_path}/o.db", "--no-plots", "--html", str(page)],
+                           capture_output=True, text=True, timeout=120)
     assert first in shown.stdout and second in shown.stdout
+    assert first in page.read_text() and second.strip() in page.read_text()
 
 
 def test_a_rerun_that_finds_no_better_trial_reuses_the_confirm_record(tmp_path):
