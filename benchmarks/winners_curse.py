@@ -42,7 +42,8 @@ def study(folder: Path, replicate: int, trials: int, seeds: int, sd: float) -> d
     out = folder / f"study_{replicate}"
     subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweep.dir={out}", f"replicate={replicate}",
                     f"noise_sd={sd}", "x=interval(0, 1)", "hydra.sweeper.direction=maximize",
-                    f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.n_jobs=1", f"hydra.sweeper.sampler.seed={replicate}",
+                    f"hydra.sweeper.n_trials={trials}", "hydra.sweeper.n_jobs=1",
+                    f"hydra.sweeper.sampler.seed={replicate}",
                     f"hydra.sweeper.seeds={search}", f"hydra.sweeper.confirm_seeds={confirm}",
                     'hydra.sweeper.confirm_baseline=["x=0.5"]'],
                    check=True, capture_output=True, text=True, cwd=folder, env={**os.environ, "HYDRA_FULL_ERROR": "1"})
@@ -80,7 +81,8 @@ def main() -> None:
         "expected_search_bias": expected_max(args.trials, args.sd / math.sqrt(args.seeds)),
         "difference_ci_coverage": statistics.fmean(covered),
     }
-    record = {"benchmark": "winners_curse", "command": " ".join(["python", "benchmarks/winners_curse.py", *sys.argv[1:]]),
+    command = " ".join(["python", "benchmarks/winners_curse.py", *sys.argv[1:]])
+    record = {"benchmark": "winners_curse", "command": command,
               "studies": args.studies, "trials": args.trials, "seeds": args.seeds, "sd": args.sd,
               "summary": summary, "per_study": runs, "wall_s": round(time.time() - start, 1),
               "python": platform.python_version(), "platform": platform.platform()}
@@ -88,7 +90,8 @@ def main() -> None:
     args.out.write_text(json.dumps(record, indent=2) + "\n")
     s = summary
     print(f"{args.studies} studies of {args.trials} trials x {args.seeds} seeds, sd {args.sd}: search bias "
-          f"{s['search_bias']['mean']:+.4f} ± {s['search_bias']['se']:.4f} (expected {s['expected_search_bias']:+.4f}), "
+          f"{s['search_bias']['mean']:+.4f} ± {s['search_bias']['se']:.4f} "
+          f"(expected {s['expected_search_bias']:+.4f}), "
           f"confirm bias {s['confirm_bias']['mean']:+.4f} ± {s['confirm_bias']['se']:.4f}, coverage of the "
           f"difference's 95% CI {s['difference_ci_coverage']:.2f} -> {args.out}")
 

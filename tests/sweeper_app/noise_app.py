@@ -27,7 +27,8 @@ def main(cfg: DictConfig):
     if cfg.prune:
         raise TrialPruned("the app was asked to prune (prune=true)")
     base = cfg.by_seed[cfg.seed] if 0 <= cfg.seed < len(cfg.by_seed) else 0.0
-    value = base + cfg.slope * cfg.x + cfg.spread * cfg.x * (cfg.seed % 3 - 1) + cfg.noise_sd * draw("value", cfg.replicate, cfg.seed, round(cfg.x, 12))
+    value = (base + cfg.slope * cfg.x + cfg.spread * cfg.x * (cfg.seed % 3 - 1)
+             + cfg.noise_sd * draw("value", cfg.replicate, cfg.seed, round(cfg.x, 12)))
     test = value + cfg.noise_sd * draw("test", cfg.replicate, cfg.seed, round(cfg.x, 12))
     with open("metrics.json", "w") as f:
         json.dump({"value": value, "test": test}, f)

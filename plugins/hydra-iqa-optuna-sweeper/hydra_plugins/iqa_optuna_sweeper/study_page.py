@@ -200,8 +200,8 @@ def write_study_page(study: optuna.Study, path) -> Path:
     title = f"Study {study.study_name}"
     on_test = bool(study.user_attrs.get("selected_on_test"))
     parts = [f"<h1>{html.escape(title)}</h1>",
-             *([f'<p class="caveat"><strong>The objective {html.escape(objective)} is measured on the test set ({OPTIMISTIC}).</strong></p>']
-               if on_test else []),
+             *([f'<p class="caveat"><strong>The objective {html.escape(objective)} is measured on the test set '
+                f"({OPTIMISTIC}).</strong></p>"] if on_test else []),
              f"<p>{study.direction.name.lower()} {html.escape(objective)} (mean over seeds "
              f"{html.escape(', '.join(seeds) or str(study.user_attrs.get('seeds', '?')))}); {len(trials)} trials, "
              f"{len(done)} complete. Sweep folder: <code>{html.escape(str(study.user_attrs.get('sweep_dir', '')))}</code></p>"]
