@@ -96,7 +96,8 @@ def test_optuna_sweeper_hands_the_seeds_of_a_trial_to_the_launcher_at_once(launc
     pid_log = "hydra.job_logging.formatters.simple.format='%(process)d %(message)s'"
     proc = run_py(["-m", *SMALL_JOB, pid_log, f"hydra.sweep.dir={tmp_path}/sweep", "hydra/sweeper=iqa_study",
                    "hydra.sweeper.study_name=s", f"hydra.sweeper.storage={storage}", "hydra.sweeper.seeds=[42,43]",
-                   "hydra.sweeper.n_trials=1", "loss=ranking", "loss.alpha=interval(0, 1)", *launcher],
+                   "hydra.sweeper.n_trials=1", "loss=ranking", "loss.alpha=interval(0, 1)",
+                   "hydra.sweeper.confirm_seeds=[]", *launcher],
                   tmp_path, cache_dir)
     launched = re.findall(r"#(\d+) : .*seed=(\d+) \+\+hydra\.job\.env_set\.IQA_OPTUNA_TRIAL=0:", proc.stdout + proc.stderr)
     assert launched == [("0", "42"), ("1", "43")], proc.stdout + proc.stderr

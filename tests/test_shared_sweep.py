@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::optuna.excep
 TINY_SWEEP = [o for o in TINY if not o.startswith("data.n_refs=")] + [
     "data.n_refs=3", "loader.test_patch_num=1", "data.cross=[]", "hydra/sweeper=iqa_study",
     "hydra.sweeper.study_name=shared", "hydra.sweeper.seeds=[42]", "hydra/sweeper/sampler=random",
-    "loss=ranking", "loss.alpha=interval(0, 1)"]
+    "loss=ranking", "loss.alpha=interval(0, 1)", "hydra.sweeper.confirm_seeds=[]"]
 
 
 def _start(tmp_path, cache_dir, name, url, *extra):

@@ -84,7 +84,7 @@ def test_aggregate_rebuilds_an_interrupted_sweep(grid, tmp_path):
 def _optuna(root, cache, *extra, study="s", check=True):
     return run_py(["-m", *ONE_EPOCH, "data.cross=[]", "hydra/sweeper=iqa_study", f"hydra.sweeper.study_name={study}",
                    f"hydra.sweeper.storage=sqlite:///{root}/optuna.db", "hydra.sweeper.seeds=[42,43]",
-                   "hydra.sweeper.sampler.seed=0", *extra], root, cache, check=check)
+                   "hydra.sweeper.sampler.seed=0", "hydra.sweeper.confirm_seeds=[]", *extra], root, cache, check=check)
 
 
 def _study(root):

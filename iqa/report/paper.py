@@ -14,6 +14,7 @@ from typing import List, Mapping, Optional, Tuple
 from scipy import stats
 
 from iqa.atomic import replace_with, write_text
+from iqa.evaluation.metrics import OPTIMISTIC, selected_on_test
 
 FLOAT = re.compile(r"^-?\d+\.\d{5,}(e-?\d+)?$")
 TRIAL_FOLDER = re.compile(r"trial_(\d+)")
@@ -56,6 +57,12 @@ def label(summary, row: Mapping) -> str:
     return " ".join(parts) or "(all runs)"
 
 
+def optimistic(summary, row: Mapping) -> bool:
+    """Whether the row's numbers are optimistic: its runs chose their epoch on a test set, or the
+    sweep ranks (and an Optuna search chose) on a test objective."""
+    return bool(row["selected_on_test"]) or selected_on_test(summary.objective)
+
+
 def runs_of(summary, row: Mapping) -> List:
     return next((runs for group, runs in summary.groups.items() if " ".join(group) == row["overrides"]), [])
 
@@ -86,17 +93,22 @@ def _tex(text: str) -> str:
 
 
 def latex(summary, stems: List[str], heading) -> str:
-    """A booktabs tabular of the summary rows: configuration, trial, n, each metric mean ± std."""
+    """A booktabs tabular of the summary rows: configuration, trial, n, each metric mean ± std; a row
+    whose numbers are optimistic carries a dagger, explained under the table."""
     trials = has_trials(summary)
     header = ["Configuration"] + (["Trial"] if trials else []) + ["$n$"] + [_tex(heading(s)) for s in stems]
     lines = [r"% needs \usepackage{booktabs}", r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
              " & ".join(header) + r" \\", r"\midrule"]
     for row in summary.rows:
         trial = trial_number(runs_of(summary, row))
-        cells = [_tex(label(summary, row))] + ([str(trial) if trial is not None else ""] if trials else [])
+        mark = r"$^\dagger$" if optimistic(summary, row) else ""
+        cells = [_tex(label(summary, row)) + mark] + ([str(trial) if trial is not None else ""] if trials else [])
         cells += [str(row["n"])] + [_tex(cell(row, s)) for s in stems]
         lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
+    lines.append(r"\bottomrule")
+    if any(optimistic(summary, row) for row in summary.rows):
+        lines.append(rf"\multicolumn{{{len(header)}}}{{l}}{{\footnotesize $^\dagger$ {OPTIMISTIC}}} \\")
+    lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
 
 
@@ -106,7 +118,17 @@ def per_run(summary, row: Mapping, metric: str) -> List[float]:
 
 
 def comparison_plot(summary, path, heading) -> None:
-    """Each configuration's objective over its seeds: the seeds as points, mean and 95% CI as a bar."""
+    """`comparison_figure` written as a PNG to `path`."""
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(summary, heading)
+    replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
+    plt.close(fig)
+
+
+def comparison_figure(summary, heading):
+    """Each configuration's objective over its seeds: the seeds as points, mean and 95% CI as a bar;
+    an optimistic row's name ends with a dagger, explained under the plot."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -123,19 +145,27 @@ def comparison_plot(summary, path, heading) -> None:
         mean, half = interval(values)
         ax.errorbar([mean], [y], xerr=None if math.isnan(half) else [[half], [half]], fmt="D", color="k",
                     capsize=4, ms=6, zorder=4, label="mean, 95% CI" if y == 0 else None)
-    names = []
-    for row in rows:
-        trial = trial_number(runs_of(summary, row))
-        names.append((f"trial {trial}: " if trial is not None else "") + label(summary, row))
-    ax.set_yticks(range(len(rows)), names, fontsize=8)
+    ax.set_yticks(range(len(rows)), plot_names(summary), fontsize=8)
+    if any(optimistic(summary, row) for row in rows):
+        ax.annotate(f"† {OPTIMISTIC}", xy=(0, 0), xycoords="axes fraction", xytext=(0, -30),
+                    textcoords="offset points", va="top", fontsize=9, color="tab:red")
     ax.invert_yaxis()
     ax.set_xlabel(heading(metric))
     ax.set_title(f"{heading(metric)} of each configuration's runs (ranked on {heading(summary.objective)})",
                  fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    replace_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight"))
-    plt.close(fig)
+    return fig
+
+
+def plot_names(summary) -> List[str]:
+    """The plot's row names: the trial, the configuration, and a dagger where it is optimistic."""
+    names = []
+    for row in summary.rows:
+        trial = trial_number(runs_of(summary, row))
+        names.append((f"trial {trial}: " if trial is not None else "") + label(summary, row)
+                     + (" †" if optimistic(summary, row) else ""))
+    return names
 
 
 def write(summary, stems: List[str], heading) -> None:

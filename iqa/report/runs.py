@@ -20,10 +20,12 @@ PRUNED = "TrialPruned"
 # Overrides that identify one replicate of a configuration, not the configuration itself: the
 # training seed and the split seed.
 PER_JOB_KEYS = ("seed", "data.split_seed")
-# The Optuna sweeper re-runs the best configuration on unused seeds under <sweep>/confirm/: those runs
-# are the numbers to publish, so they form a row of their own, never pooled with the search's runs.
+# The Optuna sweeper re-runs the best configuration on unused seeds under <sweep>/confirm/ (and its
+# confirm baseline under <sweep>/confirm_baseline/): those runs are the numbers to publish, so they
+# form rows of their own, never pooled with the search's runs.
 CONFIRM_FOLDER = "confirm"
 CONFIRM_MARK = "stage=confirm"
+CONFIRM_MARKS = {CONFIRM_FOLDER: CONFIRM_MARK, "confirm_baseline": "stage=confirm_baseline"}
 
 
 def write_error(out_dir, exc: BaseException) -> None:
@@ -49,9 +51,15 @@ class Run:
     @property
     def group(self) -> Tuple[str, ...]:
         """The configuration: the overrides minus the replicate's seeds, in key order; a confirm run
-        of the Optuna sweeper is marked `stage=confirm`."""
-        confirm = (CONFIRM_MARK,) if self.path.parent.name == CONFIRM_FOLDER else ()
+        of the Optuna sweeper is marked `stage=confirm` (`stage=confirm_baseline` for its baseline)."""
+        mark = CONFIRM_MARKS.get(self.path.parent.name)
+        confirm = (mark,) if mark else ()
         return tuple(sorted((o for o in self.overrides if not _is_per_job(o)), key=override_key)) + confirm
+
+
+def is_confirm(group: Tuple[str, ...]) -> bool:
+    """Whether a configuration is the Optuna sweeper's confirm runs (or their baseline)."""
+    return any(o in CONFIRM_MARKS.values() for o in group)
 
 
 def override_key(override: str) -> str:

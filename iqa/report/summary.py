@@ -24,7 +24,7 @@ from iqa.atomic import write_csv, write_text
 from iqa.errors import ConfigError, DataError
 from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
 from iqa.report import paper
-from iqa.report.runs import Run, override_key, scan
+from iqa.report.runs import Run, is_confirm, override_key, scan
 
 ALPHA = 0.05
 POWER = 0.8
@@ -117,6 +117,12 @@ def verdict(test: Mapping[str, float], p_key: str = "p_ttest") -> str:
     return f"{'larger than' if p < ALPHA else 'within'} run-to-run noise ({label}={p:.3g})"
 
 
+def default_baseline(ranked: Sequence[Tuple[str, ...]]) -> Tuple[str, ...]:
+    """The best configuration that is not the Optuna sweeper's confirm runs: those ran on seeds no
+    other row shares, so as baseline they would leave every row without a paired replicate."""
+    return next((group for group in ranked if not is_confirm(group)), ranked[0])
+
+
 def compared_metric(objective: str) -> str:
     """The metric rows are compared on: the test counterpart of a validation objective (rows are
     ranked on validation, compared on test), else the objective itself."""
@@ -192,7 +198,7 @@ class Summary:
 
     def _compare(self, rows: List[Tuple[Tuple[str, ...], Dict]]) -> None:
         """Fill each row's comparison with the baseline row, Holm-correcting across rows."""
-        base = self.baseline if self.baseline is not None else rows[0][0]
+        base = self.baseline if self.baseline is not None else default_baseline([group for group, _ in rows])
         base_values = self.values(base)
         others = [(group, row) for group, row in rows if group != base]
         tests = [paired_test(self.values(group), base_values) for group, _ in others]
@@ -211,7 +217,7 @@ class Summary:
 
     def label(self, row: Mapping) -> str:
         text = paper.label(self, row)
-        return f"{text} **({OPTIMISTIC})**" if row["selected_on_test"] else text
+        return f"{text} **({OPTIMISTIC})**" if paper.optimistic(self, row) else text
 
     def markdown(self) -> str:
         counts = Counter(r.status for r in self.runs)

@@ -37,6 +37,8 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hydra_plugins.iqa_optuna_sweeper import _search_space as space_grammar
+from hydra_plugins.iqa_optuna_sweeper._confirm import ConfirmRuns, check_baseline
+from hydra_plugins.iqa_optuna_sweeper._headline import headline, objective_attrs
 from hydra_plugins.iqa_optuna_sweeper._shared_study import (FAIL_REASON, WORKER, counted, exclusive, fail_and_retry,
                                                             fail_stale_trials, heartbeats, worker_id)
 from hydra_plugins.iqa_optuna_sweeper._storage import keep_password_out_of_configs, masked, open_storage
@@ -172,6 +174,7 @@ class OptunaSweep:
 
     def _sweep(self, arguments: List[str]) -> None:
         self._check()
+        check_baseline(self.conf)
         self.space, self.fixed, self.deletes = self._space(arguments)
         self.extend = get_method(self.conf["custom_search_space"]) if self.conf["custom_search_space"] else None
         is_grid = "GridSampler" in str(self.sampler_conf.get("_target_"))
@@ -192,6 +195,8 @@ class OptunaSweep:
             self._same_definition(study)
             study.set_user_attr("seeds", self.conf["seeds"] and list(self.conf["seeds"]))
             study.set_user_attr("sweep_dir", str(self.sweep_dir.resolve()))
+            for key, value in objective_attrs(self.conf).items():
+                study.set_user_attr(key, value)
         if [d.name.lower() for d in study.directions] != self.directions:
             raise SweepConfigError(f"study {study.study_name} already exists with direction "
                                    f"{[d.name.lower() for d in study.directions]}, not {self.directions}")
@@ -481,6 +486,7 @@ class OptunaSweep:
             log.info("Best value: %s", best.value)
             if self.conf["confirm_seeds"]:
                 results["confirm"] = self._confirm(study, best)
+                results["headline"] = headline(best, results["confirm"], bool(study.user_attrs.get("selected_on_test")))
         else:
             results = {"name": "optuna", "solutions": [{"params": t.params, "values": t.values} for t in study.best_trials]}
             log.info("Number of Pareto solutions: %d", len(study.best_trials))
@@ -492,33 +498,5 @@ class OptunaSweep:
                      masked(self.url), study.study_name)
 
     def _confirm(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> Dict[str, Any]:
-        """Run the best configuration on `confirm_seeds`, which the search never used, and record
-        the mean ± std of its return values (and of `confirm_metrics` from each run's `metrics_file`)."""
-        seeds = list(self.conf["confirm_seeds"])
-        log.info("confirming trial %d on seeds %s", best.number, seeds)
-        returns = self._launch(self._jobs(study, None, best.params, seeds, "confirm/seed_{seed}"))
-        values, failed, series = {}, {}, {m: [] for m in self.conf["confirm_metrics"]}
-        for seed, ret in zip(seeds, returns):
-            try:
-                values[seed] = _job_value(ret, 1)[0]
-            except Exception as e:  # recorded as the seed's reason, the others still count
-                failed[seed] = self._reason(ret, e)
-                continue
-            if self.conf["metrics_file"] and series:
-                record = json.loads((Path(str(ret.hydra_cfg.hydra.runtime.output_dir))
-                                     / self.conf["metrics_file"]).read_text())
-                for m in series:
-                    series[m].append(float(record[m]))
-
-        def mean_std(xs: List[float]) -> Dict[str, Any]:
-            return {"mean": statistics.fmean(xs) if xs else None, "std": statistics.stdev(xs) if len(xs) > 1 else None}
-
-        confirm = {"trial": best.number, "seeds": seeds, "values": values, **mean_std(list(values.values())),
-                   "metrics": {m: mean_std(xs) for m, xs in series.items()}, "failed": failed,
-                   "sweep_dir": str(self.sweep_dir.resolve())}
-        study.set_user_attr("confirm", confirm)
-        shown = ", ".join(f"{m} {s['mean']:.4f} ± {s['std'] or 0:.4f}" for m, s in confirm["metrics"].items()
-                          if s["mean"] is not None)
-        log.info("confirm seeds %s: value %s ± %s%s%s", seeds, confirm["mean"], confirm["std"],
-                 f"; {shown}" if shown else "", f"; failed {failed}" if failed else "")
-        return confirm
+        """The best configuration (and `confirm_baseline`) re-run on `confirm_seeds` (`_confirm`)."""
+        return ConfirmRuns(self).run(study, best)

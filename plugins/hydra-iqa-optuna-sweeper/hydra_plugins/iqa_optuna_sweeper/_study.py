@@ -16,6 +16,7 @@ from typing import List, Optional
 import optuna
 from optuna.trial import TrialState
 
+from hydra_plugins.iqa_optuna_sweeper._headline import OPTIMISTIC, headline
 from hydra_plugins.iqa_optuna_sweeper._search_space import as_override
 from hydra_plugins.iqa_optuna_sweeper._storage import masked, open_storage
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
@@ -61,7 +62,10 @@ def best_and_importances(study: optuna.Study) -> List[str]:
     lines = [f"Best trial {best.number}: value {best.value:.4f}, params "
              + " ".join(as_override(k, v) for k, v in best.params.items())]
     lines += [f"  seed {seed}: {folder}" for seed, folder in best.user_attrs.get("run_dirs", {}).items()]
-    lines += confirm_lines(study.user_attrs.get("confirm"))
+    confirm = study.user_attrs.get("confirm")
+    lines += headline(best, confirm if confirm and confirm.get("trial") == best.number else None,
+                      bool(study.user_attrs.get("selected_on_test")))
+    lines += confirm_lines(confirm)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -141,6 +145,9 @@ def show(args: argparse.Namespace) -> None:
         raise SweepConfigError(f"no study named {name!r} in {masked(storage.url)}: one of {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=storage)
     directions = ", ".join(d.name.lower() for d in study.directions)
+    objective = study.user_attrs.get("objective")
+    if objective:
+        directions += f" {objective}" + (f", {OPTIMISTIC}" if study.user_attrs.get("selected_on_test") else "")
     print(f"\nStudy {name} ({directions}, seeds {study.user_attrs.get('seeds') or 'none'}):\n"
           + "\n".join(trial_table(study)))
     print("\n" + "\n".join(best_and_importances(study)))

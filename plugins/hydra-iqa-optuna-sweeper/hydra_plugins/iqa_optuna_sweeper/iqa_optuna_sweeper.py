@@ -82,6 +82,9 @@ class IQAOptunaSweeperConf:
     std_penalty: float = 0.0
     confirm_seeds: List[int] = field(default_factory=list)  # re-run the best configuration on these
     confirm_metrics: List[str] = field(default_factory=list)  # read from metrics_file of each confirm run
+    confirm_baseline: List[str] = field(default_factory=list)  # overrides of a configuration run on confirm_seeds too
+    objective_name: Optional[str] = None  # what the jobs return, as the study inspector and page name it
+    test_objectives: Optional[str] = None  # regex: an objective_name it matches is measured on a test set
     metrics_file: Optional[str] = None
     reason_file: Optional[str] = None  # JSON {error, message} a job writes when it ends without a value
     pruner: Any = MISSING  # a `_target_` pruner node: hydra/sweeper/pruner=median, ... (nop: none)

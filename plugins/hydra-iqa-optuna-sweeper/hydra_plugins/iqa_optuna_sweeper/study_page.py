@@ -19,6 +19,8 @@ from typing import Dict, List, Optional, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hydra_plugins.iqa_optuna_sweeper._headline import OPTIMISTIC, headline
+
 # Below this many finished trials fANOVA importances say more about the sampler than about the parameters.
 FEW_TRIALS = 20
 COLORMAP = "viridis"  # no white end: every trial stays visible on the page's white background
@@ -178,7 +180,8 @@ def _table(trials: Sequence[FrozenTrial], names: List[str], seeds: List[str],
 
 STYLE = """body{font-family:sans-serif;margin:2em;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#eee}tr.best{background:#fff3c4;font-weight:bold}.caveat{color:#8a4b00}img{max-width:100%}"""
+th{background:#eee}tr.best{background:#fff3c4;font-weight:bold}.caveat{color:#8a4b00}img{max-width:100%}
+.headline{font-size:16px;white-space:pre-wrap}"""
 
 
 def write_study_page(study: optuna.Study, path) -> Path:
@@ -195,7 +198,10 @@ def write_study_page(study: optuna.Study, path) -> Path:
     objective = str(study.user_attrs.get("objective", "objective"))
     best = study.best_trial if done else None
     title = f"Study {study.study_name}"
+    on_test = bool(study.user_attrs.get("selected_on_test"))
     parts = [f"<h1>{html.escape(title)}</h1>",
+             *([f'<p class="caveat"><strong>The objective {html.escape(objective)} is measured on the test set '
+                f"({OPTIMISTIC}).</strong></p>"] if on_test else []),
              f"<p>{study.direction.name.lower()} {html.escape(objective)} (mean over seeds "
              f"{html.escape(', '.join(seeds) or str(study.user_attrs.get('seeds', '?')))}); {len(trials)} trials, "
              f"{len(done)} complete. Sweep folder: <code>{html.escape(str(study.user_attrs.get('sweep_dir', '')))}</code></p>"]
@@ -203,6 +209,9 @@ def write_study_page(study: optuna.Study, path) -> Path:
         params = ", ".join(f"{k}={_number(v)}" for k, v in best.params.items())
         parts.append(f'<h2 id="best">Best trial {best.number}</h2><p>{html.escape(objective)} {_mean_std(best)} '
                      f"(value {best.value:.4f}); {params}</p>")
+        confirm = study.user_attrs.get("confirm")
+        lines = headline(best, confirm if confirm and confirm.get("trial") == best.number else None, on_test)
+        parts.append('<p class="headline">' + "<br>".join(html.escape(line) for line in lines) + "</p>")
         folders = best.user_attrs.get("run_dirs") or {}
         if folders:
             parts.append("<ul>" + "".join(f"<li>seed {html.escape(str(s))}: <code>{html.escape(str(f))}</code></li>"
