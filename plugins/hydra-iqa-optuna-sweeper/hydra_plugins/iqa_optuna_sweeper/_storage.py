@@ -1,5 +1,5 @@
-"""The sweeper's storage: an Optuna RDB storage for a URL, and the URL kept out of saved configs
-and printed text whenever it holds a password.
+"""The sweeper's storage: an Optuna RDB storage for a URL, and its secrets (a password in the URL
+or in a `_target_` storage node) kept out of saved configs and printed text.
 
 Shared by the sweeper (which asks and tells), by each job (which reports intermediate values to
 its trial) and by the study inspector, so all open the same storage the same way.
@@ -22,8 +22,9 @@ from hydra_plugins.iqa_optuna_sweeper._shared_study import creating_tables
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
 
 STORAGE_ENV = "IQA_SWEEP_STORAGE"
-# Query parameters some drivers take a password from (postgresql://db/x?password=...).
-SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "sslpassword")
+# Names some drivers take a password under: URL query parameters (postgresql://db/x?password=...)
+# and connection arguments of a storage node (engine_kwargs: {connect_args: {password: ...}}).
+SECRET_KEYS = ("password", "passwd", "pwd", "sslpassword")
 
 
 def _parse(url: str) -> Optional[URL]:
@@ -39,7 +40,7 @@ def _secrets(url: str) -> list:
         return []
     found = [parsed.password] if parsed.password else []
     for key, value in parsed.query.items():
-        if key.lower() in SECRET_QUERY_KEYS:
+        if key.lower() in SECRET_KEYS:
             found += [value] if isinstance(value, str) else list(value)
     return [str(s) for s in found if s]
 
@@ -49,7 +50,7 @@ def masked(url: str) -> str:
     parsed = _parse(url)
     if parsed is None:
         return "<storage URL that SQLAlchemy cannot parse>"
-    query = {k: ("MASKED" if k.lower() in SECRET_QUERY_KEYS else v) for k, v in parsed.query.items()}
+    query = {k: ("MASKED" if k.lower() in SECRET_KEYS else v) for k, v in parsed.query.items()}
     return parsed.set(query=query).render_as_string(hide_password=True).replace("=MASKED", "=***")
 
 
@@ -67,7 +68,7 @@ def _secret_leaves(node: Any, path: Tuple = ()) -> Iterator[Tuple[Tuple, Any]]:
     `engine_kwargs.connect_args.password`). Interpolations (`${oc.env:...}`) are references, not secrets."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if str(key).lower() in SECRET_QUERY_KEYS and isinstance(value, (str, int)) and "${" not in str(value):
+            if str(key).lower() in SECRET_KEYS and isinstance(value, (str, int)) and "${" not in str(value):
                 yield (*path, key), value
             else:
                 yield from _secret_leaves(value, (*path, key))

@@ -16,7 +16,7 @@ def known_keys(conf: Mapping[str, Any]) -> None:
     """Every key must be one the sweeper reads: `+hydra.sweeper.n_trial=5` would otherwise be ignored."""
     from hydra_plugins.iqa_optuna_sweeper.iqa_optuna_sweeper import IQAOptunaSweeperConf
 
-    known = sorted({f.name for f in dataclasses.fields(IQAOptunaSweeperConf)} - {"_target_", "defaults"})
+    known = sorted(f.name for f in dataclasses.fields(IQAOptunaSweeperConf))
     for key in conf:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
