@@ -55,14 +55,16 @@ def _hostile_study(storage: str, with_seed_values: bool) -> optuna.Study:
 
 def _chromium_dom(page) -> str:
     """The page's DOM after a headless Chromium loaded it (images, their error handlers included)."""
-    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--run-all-compositor-stages-before-draw",
-                           "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+                           "--run-all-compositor-stages-before-draw", "--virtual-time-budget=3000", "--dump-dom",
+                           page.as_uri()],
                           capture_output=True, text=True, timeout=120)
     assert "</html>" in proc.stdout, proc.stderr
     return proc.stdout
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install the OS package 'chromium' (.ci/run does where it can)")
+@pytest.mark.skipif(CHROMIUM is None,
+                    reason="no chromium: install the OS package 'chromium' (.ci/run does where it can)")
 @pytest.mark.parametrize("with_seed_values", [True, False], ids=["markup", "markup-mathtext-wrong-types"])
 def test_hostile_text_in_a_study_is_shown_as_text_on_its_page(tmp_path, with_seed_values):
     storage = f"sqlite:///{tmp_path}/optuna.db"

@@ -28,7 +28,8 @@ def _sweep_keeps_secret_out_of_files(tmp_path, storage: str, url: str, secret: s
     trials = optuna.load_study(study_name="s", storage=url).trials
     assert [list(t.intermediate_values) for t in trials] == [[0, 1], [0, 1]], "the jobs reached their trials"
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert (tmp_path / "sweep" / "multirun.yaml").is_file() and (tmp_path / "sweep" / "0" / ".hydra" / "hydra.yaml").is_file()
+    assert (tmp_path / "sweep" / "multirun.yaml").is_file()
+    assert (tmp_path / "sweep" / "0" / ".hydra" / "hydra.yaml").is_file()
     assert [str(p) for p in files if secret.encode() in p.read_bytes()] == []
     assert secret not in proc.stdout + proc.stderr
 
@@ -45,10 +46,10 @@ def test_a_password_in_a_sqlite_url_query_is_written_nowhere(tmp_path, form):
 @pytest.mark.parametrize("form", ["node url", "node url query", "node engine_kwargs"])
 def test_a_password_in_a_storage_node_is_written_nowhere(postgres_url, tmp_path, form):
     without_password = postgres_url.replace(f":{PASSWORD}@", "@")
+    engine_kwargs = f", engine_kwargs: {{connect_args: {{password: '{PASSWORD}'}}}}"
     storage = {"node url": NODE % (postgres_url, ""),
                "node url query": NODE % (f"{without_password}?password={PASSWORD}", ""),
-               "node engine_kwargs": NODE % (without_password, f", engine_kwargs: {{connect_args: {{password: '{PASSWORD}'}}}}"),
-               }[form]
+               "node engine_kwargs": NODE % (without_password, engine_kwargs)}[form]
     _sweep_keeps_secret_out_of_files(tmp_path, storage, postgres_url, PASSWORD)
 
 

@@ -36,7 +36,8 @@ def test_a_misspelt_sweeper_key_is_refused_with_the_key_it_resembles(tmp_path):
     assert refused(tmp_path, "+hydra.sweeper.n_trial=5") == (
         "error: hydra.sweeper.n_trial is not a key of the iqa_optuna sweeper: did you mean hydra.sweeper.n_trials?")
     assert refused(tmp_path, "+hydra.sweeper.colour=red") == (
-        "error: hydra.sweeper.colour is not a key of the iqa_optuna sweeper (its keys are listed in the plugin's README)")
+        "error: hydra.sweeper.colour is not a key of the iqa_optuna sweeper "
+        "(its keys are listed in the plugin's README)")
 
 
 @pytest.mark.parametrize("storage", ["sqlite:///", "sqlite://", "sqlite:///:memory:",

@@ -20,7 +20,8 @@ def known_keys(conf: Mapping[str, Any]) -> None:
     for key in conf:
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f": did you mean hydra.sweeper.{close[0]}?" if close else " (its keys are listed in the plugin's README)"
+            hint = (f": did you mean hydra.sweeper.{close[0]}?" if close
+                    else " (its keys are listed in the plugin's README)")
             raise SweepConfigError(f"hydra.sweeper.{key} is not a key of the iqa_optuna sweeper{hint}")
 
 
