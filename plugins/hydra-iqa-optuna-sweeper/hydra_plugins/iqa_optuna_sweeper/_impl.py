@@ -37,10 +37,11 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hydra_plugins.iqa_optuna_sweeper import _search_space as space_grammar
+from hydra_plugins.iqa_optuna_sweeper import _validate as validate
 from hydra_plugins.iqa_optuna_sweeper._confirm import ConfirmRuns, check_baseline
 from hydra_plugins.iqa_optuna_sweeper._headline import headline, objective_attrs
-from hydra_plugins.iqa_optuna_sweeper._shared_study import (FAIL_REASON, WORKER, counted, exclusive, fail_and_retry,
-                                                            fail_stale_trials, heartbeats, worker_id)
+from hydra_plugins.iqa_optuna_sweeper._shared_study import (FAIL_REASON, WORKER, counted, ended_meanwhile, exclusive,
+                                                            fail_and_retry, fail_stale_trials, heartbeats, worker_id)
 from hydra_plugins.iqa_optuna_sweeper._storage import keep_password_out_of_configs, masked, open_storage
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError, SweepFailed
 from hydra_plugins.iqa_optuna_sweeper.reporting import ENV, PRUNED_ATTR, register_study
@@ -94,6 +95,7 @@ class OptunaSweep:
             sys.exit(1)
 
     def _check(self) -> None:
+        validate.known_keys(self.conf)
         c = self.conf
         directions = self._directions()
         seeds, confirm = list(c["seeds"] or []), list(c["confirm_seeds"] or [])
@@ -185,6 +187,7 @@ class OptunaSweep:
             self.n_trials = min(self.n_trials, self.grid_size)
             log.info("Updating num of trials to %d due to using GridSampler.", self.n_trials)
         self.storage = self._open()
+        validate.storage_reaches_jobs(self.storage, self.conf["pruner"], self.launcher)
         self.directions = self._directions()
         name = self.conf["study_name"]
         if name is None and self.conf["name_from_search"]:  # the same search finds the same study
@@ -388,9 +391,8 @@ class OptunaSweep:
             with self.lock:
                 try:
                     self._tell(study, trial, seeds, returns[k * per_trial:(k + 1) * per_trial])
-                except UpdateFinishedTrialError:  # this worker stalled past the grace period
-                    log.warning("trial %d was failed meanwhile for a stale heartbeat (and retried): its result "
-                                "is not recorded", trial.number)
+                except UpdateFinishedTrialError:  # stalled past the grace period, or interrupted
+                    log.warning("%s", ended_meanwhile(study, trial))
 
     def _reason(self, ret: JobReturn, error: Exception) -> str:
         """Why a job has no value: its exception, or the message in its `reason_file`."""

@@ -9,6 +9,7 @@
   to ask fails it and Optuna's retry callback queues a copy, which a worker then runs.
 - `fail_stale_trials(...)`: fails those stale trials, each with its reason, and queues their retries.
 - `budget_used(trials)`: the trials that count against `n_trials`: all but those a retry replaced.
+- `ended_meanwhile(study, trial)`: why a worker's trial was failed while its jobs ran (interrupted, stale).
 """
 from __future__ import annotations
 
@@ -194,3 +195,14 @@ def fail_stale_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
             log.warning("trial %d FAIL: %s", trial.number, reason)
             failed.append(trial.number)
     return failed
+
+
+def ended_meanwhile(study: optuna.Study, trial: optuna.Trial) -> str:
+    """Why the result of a trial this worker ran is dropped: the trial was failed while its jobs ran."""
+    reason = study._storage.get_trial(trial._trial_id).user_attrs.get(FAIL_REASON, "")
+    if reason.endswith("stopped: KeyboardInterrupt"):
+        return f"trial {trial.number} was interrupted (Ctrl-C) while its jobs ran: its result is not recorded"
+    if reason.startswith("heartbeat stale"):
+        return (f"trial {trial.number} was failed meanwhile for a stale heartbeat (and retried): "
+                "its result is not recorded")
+    return f"trial {trial.number} was failed meanwhile ({reason or 'no reason recorded'}): its result is not recorded"

@@ -8,6 +8,7 @@ slice and importance plots into the study's latest sweep folder (or --out).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -24,6 +25,17 @@ from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
 PLOTS = ("optimization_history", "parallel_coordinate", "slice", "param_importances")
 
 
+def _shown(line: str) -> str:
+    """One line of text from a study for a terminal: control characters in names and attributes
+    (escape sequences, carriage returns, newlines, bidirectional overrides) shown escaped, never obeyed."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
+
+
+def _file_part(name: str) -> str:
+    """A study name as part of a file name: `/` and other characters a file name cannot hold become `_`."""
+    return re.sub(r"[^\w.+=-]", "_", name)
+
+
 def list_studies(storage) -> List[str]:
     lines = ["| study | direction | trials | complete | pruned | fail | best |", "|---|---|---|---|---|---|---|"]
     for s in optuna.get_all_study_summaries(storage, include_best_trial=True):
@@ -37,9 +49,10 @@ def list_studies(storage) -> List[str]:
 
 
 def _mean_std(trial: optuna.trial.FrozenTrial) -> str:
-    if "mean" in trial.user_attrs:
-        return f"{trial.user_attrs['mean']:.4f} ± {trial.user_attrs['std']:.4f}"
-    return trial.user_attrs.get("fail_reason", "")[:60] if trial.state == TrialState.FAIL else ""
+    mean, std = trial.user_attrs.get("mean"), trial.user_attrs.get("std")
+    if all(isinstance(x, (int, float)) for x in (mean, std)):  # anyone who can write to a study sets attributes
+        return f"{mean:.4f} ± {std:.4f}"
+    return str(trial.user_attrs.get("fail_reason", ""))[:60] if trial.state == TrialState.FAIL else ""
 
 
 def trial_table(study: optuna.Study) -> List[str]:
@@ -61,8 +74,10 @@ def best_and_importances(study: optuna.Study) -> List[str]:
     best = study.best_trial
     lines = [f"Best trial {best.number}: value {best.value:.4f}, params "
              + " ".join(as_override(k, v) for k, v in best.params.items())]
-    lines += [f"  seed {seed}: {folder}" for seed, folder in best.user_attrs.get("run_dirs", {}).items()]
+    folders = best.user_attrs.get("run_dirs")
+    lines += [f"  seed {seed}: {folder}" for seed, folder in (folders if isinstance(folders, dict) else {}).items()]
     confirm = study.user_attrs.get("confirm")
+    confirm = confirm if isinstance(confirm, dict) else None
     lines += headline(best, confirm if confirm and confirm.get("trial") == best.number else None,
                       bool(study.user_attrs.get("selected_on_test")))
     lines += confirm_lines(confirm)
@@ -105,7 +120,7 @@ def write_plots(study: optuna.Study, out_dir: Path) -> List[str]:
                 warnings.simplefilter("ignore")
                 axes = getattr(vis, f"plot_{name}")(study)
             fig = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
-            path = out_dir / f"study_{study.study_name}_{name}.png"
+            path = out_dir / f"study_{_file_part(study.study_name)}_{name}.png"
             fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
             written.append(str(path))
@@ -128,7 +143,7 @@ def main(argv: Optional[List[str]] = None, prog: str = "python -m hydra_plugins.
     try:
         show(args)
     except SweepConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_shown(str(e))}", file=sys.stderr)
         return 1
     return 0
 
@@ -137,7 +152,7 @@ def show(args: argparse.Namespace) -> None:
     """List the storage's studies and, for the chosen one, its trials, best trial, importances and plots."""
     storage = open_storage(args.storage, create=False)
     names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    print(f"Studies in {masked(storage.url)}:\n" + "\n".join(list_studies(storage)))
+    print(f"Studies in {masked(storage.url)}:\n" + "\n".join(map(_shown, list_studies(storage))))
     name = args.study or (names[0] if len(names) == 1 else None)
     if name is None:
         return
@@ -148,9 +163,9 @@ def show(args: argparse.Namespace) -> None:
     objective = study.user_attrs.get("objective")
     if objective:
         directions += f" {objective}" + (f", {OPTIMISTIC}" if study.user_attrs.get("selected_on_test") else "")
-    print(f"\nStudy {name} ({directions}, seeds {study.user_attrs.get('seeds') or 'none'}):\n"
-          + "\n".join(trial_table(study)))
-    print("\n" + "\n".join(best_and_importances(study)))
+    print("\n" + _shown(f"Study {name} ({directions}, seeds {study.user_attrs.get('seeds') or 'none'}):") + "\n"
+          + "\n".join(map(_shown, trial_table(study))))
+    print("\n" + "\n".join(map(_shown, best_and_importances(study))))
     if args.html:
         from .study_page import write_study_page
         try:
@@ -165,7 +180,7 @@ def show(args: argparse.Namespace) -> None:
         except OSError as e:
             raise SweepConfigError(f"cannot write the plots into {out}: {e.strerror or e} "
                                    "(give --out DIR, or --no-plots)") from None
-        print("\nPlots:\n" + "\n".join(f"  {p}" for p in written))
+        print("\nPlots:\n" + "\n".join(_shown(f"  {p}") for p in written))
 
 
 if __name__ == "__main__":

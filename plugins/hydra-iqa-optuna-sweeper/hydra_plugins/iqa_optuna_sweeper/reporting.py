@@ -76,6 +76,7 @@ def current_trial(steps_per_seed: int = 0) -> Optional[TrialReporter]:
         return None
     import optuna
     from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
 
     from hydra_plugins.iqa_optuna_sweeper._storage import open_storage
 
@@ -84,12 +85,15 @@ def current_trial(steps_per_seed: int = 0) -> Optional[TrialReporter]:
     sweeper = HydraConfig.get().sweeper
     study = _LIVE.get(name)
     if study is None:
-        if not isinstance(sweeper.get("storage"), str):
+        given = sweeper.get("storage")
+        storage = (open_storage(given) if isinstance(given, str)  # a `_target_` node: as the sweeper built it
+                   else _instantiate(given) if isinstance(given, DictConfig) and "_target_" in given else None)
+        if storage is None or isinstance(storage, optuna.storages.InMemoryStorage):
             log.warning("trial %d: its study is in the sweep's memory, out of this job's reach: nothing is "
                         "reported (give hydra.sweeper.storage a database URL)", number)
             return None
         pruner = sweeper.get("pruner")
-        study = optuna.load_study(study_name=name, storage=open_storage(sweeper.storage),
+        study = optuna.load_study(study_name=name, storage=storage,
                                   pruner=None if pruner is None else _instantiate(pruner))
     storage = study._storage
     trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(name), number)

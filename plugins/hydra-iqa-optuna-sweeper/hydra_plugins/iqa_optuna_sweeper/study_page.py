@@ -8,6 +8,7 @@ Depends on optuna, matplotlib and the standard library only (the plugin does not
 from __future__ import annotations
 
 import base64
+import copy
 import html
 import io
 import math
@@ -189,14 +190,45 @@ def write_study_page(study: optuna.Study, path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
 
+    with matplotlib.rc_context({"text.parse_math": False}):  # a name with `$...$` is text, not mathtext
+        page = _page(study)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _replace_with(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return path
+
+
+def _readable(trial: FrozenTrial) -> FrozenTrial:
+    """The trial with the attributes the page computes with (`mean`, `std`, `seed_values`, `run_dirs`)
+    kept only when they have their type: anyone who can write to a study can set any attribute."""
+    def number(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    attrs = dict(trial.user_attrs)
+    for key in ("mean", "std"):
+        if key in attrs and not number(attrs[key]):
+            del attrs[key]
+    if isinstance(attrs.get("seed_values"), dict):
+        attrs["seed_values"] = {k: v for k, v in attrs["seed_values"].items() if number(v)}
+    else:
+        attrs.pop("seed_values", None)
+    if not isinstance(attrs.get("run_dirs"), dict):
+        attrs.pop("run_dirs", None)
+    readable = copy.copy(trial)
+    readable.user_attrs = attrs
+    return readable
+
+
+def _page(study: optuna.Study) -> str:
+    """The page's HTML: every string from the study (names, values, attributes) escaped."""
     if len(study.directions) > 1:
         raise ValueError("the page covers single-objective studies; this one has several objectives")
-    trials = study.get_trials(deepcopy=False)
+    trials = [_readable(t) for t in study.get_trials(deepcopy=False)]
     done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     names = list(dict.fromkeys(n for t in trials for n in t.params))
     seeds = list(dict.fromkeys(s for t in trials for s in _seed_values(t)))
     objective = str(study.user_attrs.get("objective", "objective"))
-    best = study.best_trial if done else None
+    best = next(t for t in trials if t.number == study.best_trial.number) if done else None
     title = f"Study {study.study_name}"
     on_test = bool(study.user_attrs.get("selected_on_test"))
     parts = [f"<h1>{html.escape(title)}</h1>",
@@ -206,7 +238,7 @@ def write_study_page(study: optuna.Study, path) -> Path:
              f"{html.escape(', '.join(seeds) or str(study.user_attrs.get('seeds', '?')))}); {len(trials)} trials, "
              f"{len(done)} complete. Sweep folder: <code>{html.escape(str(study.user_attrs.get('sweep_dir', '')))}</code></p>"]
     if best is not None:
-        params = ", ".join(f"{k}={_number(v)}" for k, v in best.params.items())
+        params = ", ".join(f"{html.escape(k)}={_number(v)}" for k, v in best.params.items())
         parts.append(f'<h2 id="best">Best trial {best.number}</h2><p>{html.escape(objective)} {_mean_std(best)} '
                      f"(value {best.value:.4f}); {params}</p>")
         confirm = study.user_attrs.get("confirm")
@@ -229,10 +261,7 @@ def write_study_page(study: optuna.Study, path) -> Path:
                       "<h2>Parameter importances</h2>", _importances(study, len(done))]
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace_with(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    return path
+    return page
 
 
 def _replace_with(path: Path, write) -> None:
