@@ -1,4 +1,8 @@
-"""The one entry point: `python run.py [overrides]`, `python run.py -m key=a,b seed=42,43,44`."""
+"""The one entry point: `python run.py [overrides]`, `python run.py -m key=a,b seed=42,43,44`.
+
+Torch, timm, Optuna and the trackers are imported inside `main`, where a job needs them, so
+`--help` and `--cfg job` cost what Hydra itself costs (docs/benchmarks.md, "Start-up").
+"""
 from __future__ import annotations
 
 import logging
@@ -9,14 +13,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial
 from omegaconf import DictConfig
-from optuna import TrialPruned
 
 from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError
-from iqa.report.runs import write_error
-from iqa.runtime.jobs import job_scope
-from iqa.train.job import run
 
 register_configs()
 log = logging.getLogger("iqa")
@@ -37,6 +37,13 @@ def main(cfg: DictConfig) -> float:
     ends with one line and exit status 1; in a multirun the job returns NaN so the sweep goes on to
     the next job, and the summary at the end lists the failure and sets the exit status.
     """
+    from optuna import TrialPruned
+
+    from iqa.report.runs import write_error
+    from iqa.run_folder import RunFolder
+    from iqa.runtime.jobs import job_scope
+    from iqa.train.job import run
+
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     try:
@@ -46,6 +53,8 @@ def main(cfg: DictConfig) -> float:
         write_error(out_dir, e)
         if isinstance(e, TrialPruned):
             log.info("pruned: %s", e)
+            if not cfg.trainer.keep_resume_state:  # a pruned trial is never resumed: its weights are best.pt's
+                RunFolder(out_dir).last.unlink(missing_ok=True)
         else:
             log.error("%s: %s", type(e).__name__, e)
         if hc.mode == RunMode.MULTIRUN:
