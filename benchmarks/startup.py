@@ -1,4 +1,4 @@
-"""Start-up: `python run.py --help` and `--cfg job` against a bare Hydra app, and a job's time to its first training step.
+"""Start-up: run.py's --help and --cfg job against a bare Hydra app; a job's time to its first training step.
 
 Usage: python benchmarks/startup.py [--repeats 5] [--before REV] [--out benchmarks/results/startup.json]
 

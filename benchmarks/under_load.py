@@ -11,8 +11,8 @@ Under load: each variant is a real `python run.py` subprocess (the default model
 smaller data, three epochs) while N processes spin on the CPU. A process that shares the machine with N
 others is entitled to 1/(N+1) of it, so its fair-share epoch time is the quiet epoch time (the
 fastest variant without added load) times max(1, (N+1)/cores); the figure reported is the measured
-time over that; a run that does not finish within --timeout has none. Variants are interleaved at each load, so every ratio compares
-runs taken minutes apart on the same machine. Other users' jobs add load the benchmark does not
+time over that; a run that does not finish within --timeout has none. Variants are interleaved at
+each load, so every ratio compares runs taken minutes apart on the same machine. Other users' jobs add load the benchmark does not
 control: the mean number of runnable threads on the machine during each run is recorded with it.
 """
 from __future__ import annotations
@@ -63,7 +63,8 @@ def runnable() -> int:
 
 def clean_env(checkout: Path = ROOT) -> dict:
     """This process's environment without OpenMP settings, running `checkout`'s code."""
-    return {k: v for k, v in env_for(checkout).items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
+    omp = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")
+    return {k: v for k, v in env_for(checkout).items() if k not in omp}
 
 
 def chosen_policy(folder: Path) -> str:

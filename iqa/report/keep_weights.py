@@ -28,7 +28,8 @@ def drop_weights(summary, keep: int) -> List[Path]:
     (an iqa.report.summary.Summary); returns the deleted files."""
     ranked = [row["overrides"] for row in summary.rows]
     kept = {group for group in summary.groups if " ".join(group) in ranked[:keep]}
-    losers = [r for r in summary.runs if (r.status == "done" and r.group not in kept) or r.status in ("failed", "pruned")]
+    losers = [r for r in summary.runs
+              if (r.status == "done" and r.group not in kept) or r.status in ("failed", "pruned")]
     deleted = []
     for run in losers:
         folder = RunFolder(run.path)
