@@ -2,6 +2,7 @@
 follows the machine's load."""
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -44,6 +45,23 @@ def test_the_wait_policy_is_active_only_on_free_cores():
     assert wait_policy.choose("1.00 0.50 0.20 2/200 999", threads=1, n_cores=2) == "ACTIVE"
     assert wait_policy.threads_wanted({"OMP_NUM_THREADS": "3,1"}, 8) == 3
     assert wait_policy.threads_wanted({}, 8) == 8
+
+
+def test_openmp_threads_sleep_when_the_cores_are_busy(tmp_path):
+    # One spinning process per core: with them, even one more thread oversubscribes the cores.
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(wait_policy.cores())]
+    try:
+        time.sleep(0.5)  # running: the runnable count sees them at once, whatever the load average says
+        show = "import iqa, os; print(os.environ['OMP_WAIT_POLICY'])"
+        env = {k: v for k, v in run_py_env(tmp_path).items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        proc = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env={**env, "OMP_NUM_THREADS": "1"},
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "PASSIVE"
 
 
 def test_a_users_wait_policy_wins():
