@@ -12,6 +12,7 @@ GOMP_SPINCOUNT wins.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Mapping, MutableMapping, Optional
 
 # Load that may run beside the process's threads and still count as "cores of its own": a
@@ -46,9 +47,10 @@ def choose(loadavg: str, threads: int, n_cores: int) -> str:
 
 
 def set_wait_policy(environ: MutableMapping[str, str] = os.environ) -> Optional[str]:
-    """Set OMP_WAIT_POLICY from the machine's load unless the user set it (or GOMP_SPINCOUNT);
-    returns what was set, None when nothing was."""
-    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ:
+    """Set OMP_WAIT_POLICY from the machine's load unless the user set it (or GOMP_SPINCOUNT) or
+    torch, and so OpenMP, is loaded already (too late to matter); returns what was set, None when
+    nothing was."""
+    if "OMP_WAIT_POLICY" in environ or "GOMP_SPINCOUNT" in environ or "torch" in sys.modules:
         return None
     try:
         with open("/proc/loadavg") as f:
