@@ -1,22 +1,23 @@
-"""The one entry point: `python run.py [overrides]`, `python run.py -m key=a,b seed=42,43,44`."""
+"""The one entry point: `python run.py [overrides]`, `python run.py -m key=a,b seed=42,43,44`.
+
+Torch, timm, Optuna and the trackers are imported inside `main`, where a job needs them, so
+`--help` and `--cfg job` cost what Hydra itself costs (docs/benchmarks.md, "Start-up").
+"""
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial
+from hydra_plugins.iqa_optuna_sweeper.reporting import ENV as TRIAL_ENV, current_trial
 from omegaconf import DictConfig
-from optuna import TrialPruned
 
 from iqa.cli import main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError
-from iqa.report.runs import write_error
-from iqa.runtime.jobs import job_scope
-from iqa.train.job import run
 
 register_configs()
 log = logging.getLogger("iqa")
@@ -29,6 +30,15 @@ def epoch_reporter(cfg: DictConfig):
     return None if trial is None else lambda epoch, metrics: trial.report(metrics[cfg.objective], epoch)
 
 
+def trial_pruned() -> tuple:
+    """(optuna.TrialPruned,) in a job that serves an Optuna trial, else (): other jobs never import Optuna."""
+    if not os.environ.get(TRIAL_ENV):
+        return ()
+    from optuna import TrialPruned
+
+    return (TrialPruned,)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     """Run one job and return its objective for sweepers.
@@ -37,17 +47,24 @@ def main(cfg: DictConfig) -> float:
     ends with one line and exit status 1; in a multirun the job returns NaN so the sweep goes on to
     the next job, and the summary at the end lists the failure and sets the exit status.
     """
+    from iqa.report.runs import write_error
+    from iqa.run_folder import RunFolder
+    from iqa.runtime.jobs import job_scope
+    from iqa.train.job import run
+
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     try:
         with job_scope(cfg):
             return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
-    except (IQAError, TrialPruned) as e:
+    except (IQAError, *trial_pruned()) as e:
         write_error(out_dir, e)
-        if isinstance(e, TrialPruned):
-            log.info("pruned: %s", e)
-        else:
+        if isinstance(e, IQAError):
             log.error("%s: %s", type(e).__name__, e)
+        else:
+            log.info("pruned: %s", e)
+            if not cfg.trainer.keep_resume_state:  # a pruned trial is never resumed: its weights are best.pt's
+                RunFolder(out_dir).last.unlink(missing_ok=True)
         if hc.mode == RunMode.MULTIRUN:
             return float("nan")
         print(f"error: {e}", file=sys.stderr)

@@ -1,12 +1,7 @@
 """iqa-sweep: Hydra-configured experiments for no-reference image quality assessment."""
-import os
+from iqa.runtime.wait_policy import set_wait_policy
 
-# OpenMP threads that wait by sleeping, not spinning: on a machine shared with other jobs a
-# spinning thread burns the time slice its preempted partner needs, and epochs took 15 to 40 times
-# longer than the run's fair share (docs/benchmarks.md, "Under load"). OpenMP reads this when torch
-# is first imported, which is why it is set here, before any module of the package imports torch.
-# A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT wins.
-if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
-    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+# Before any module of the package imports torch, which loads OpenMP (iqa/runtime/wait_policy.py).
+set_wait_policy()
 
 __version__ = "0.1.0"

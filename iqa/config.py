@@ -88,6 +88,9 @@ class TrainerConfig:
     resume: bool = False
     # train at most this many epochs in this process, then save last.pt and stop (null: no limit)
     epochs_per_session: Optional[int] = None
+    # keep last.pt (optimizer, scheduler, random state) once the run has finished; by default only
+    # best.pt's weights stay (docs/reproducibility.md, "Disk")
+    keep_resume_state: bool = False
 
 
 @dataclass

@@ -92,8 +92,8 @@ def test_own_parts_plug_in_by_yaml(tmp_path, cache_dir):
     out = tmp_path / "run"
     run_py([*TINY, f"hydra.run.dir={out}", f"hydra.searchpath=[file://{conf}]", "optim=rmsprop",
             "scheduler=halving", "loss=scaled", "model/fusion=maxstage", "data=mine", "trainer.epochs=3",
-            "loader.batch_size=4", "trainer.early_stopping=false"], tmp_path, cache_dir,
-           pythonpath=[tmp_path / "user"])
+            "loader.batch_size=4", "trainer.early_stopping=false", "trainer.keep_resume_state=true"],
+           tmp_path, cache_dir, pythonpath=[tmp_path / "user"])
     history = list(csv.DictReader((out / "history.csv").open()))
     lrs = [(float(r["lr_backbone"]), float(r["lr_head"])) for r in history]
     assert lrs == [pytest.approx((1e-4 * 0.5 ** e, 1e-3 * 0.5 ** e)) for e in range(3)]

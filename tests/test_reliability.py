@@ -291,11 +291,11 @@ def test_a_killed_sweep_resumed_finishes_every_job_and_writes_its_summary(tmp_pa
 
 # -- under load ----------------------------------------------------------------------------------
 
-def test_openmp_threads_sleep_when_waiting_unless_the_user_says_otherwise():
+def test_a_users_openmp_wait_policy_wins():
     show = "import iqa, os, torch; print(os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads() >= 1)"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = lambda extra: subprocess.run([sys.executable, "-c", show], env={**env, **extra}, cwd=ROOT,  # noqa: E731
                                        capture_output=True, text=True, check=True).stdout.split()[0]
-    assert out({}) == "PASSIVE"
+    assert out({}) in ("ACTIVE", "PASSIVE")  # chosen from the machine's load: tests/test_startup.py
     assert out({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
     assert out({"GOMP_SPINCOUNT": "10000"}) == "None"

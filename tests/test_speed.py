@@ -164,7 +164,8 @@ def test_strict_turns_off_timing_based_and_tf32_choices(monkeypatch):
 
 @pytest.mark.slow
 def test_bf16_channels_last_run_reports_peak_memory(run_tiny):
-    folder, metrics, _ = run_tiny("runtime.precision=bf16", "runtime.channels_last=true", "runtime.cpu_threads=1")
+    folder, metrics, _ = run_tiny("runtime.precision=bf16", "runtime.channels_last=true", "runtime.cpu_threads=1",
+                                   "trainer.keep_resume_state=true")
     assert math.isfinite(metrics["test_srcc"]) and metrics["epochs_run"] == 2
     assert metrics["peak_memory_mb"]["rss"] > 50
     assert torch.load(folder / "checkpoints/last.pt", weights_only=True)["accel"] == {"grad_scaler": {}}

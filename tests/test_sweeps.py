@@ -146,6 +146,7 @@ def test_failed_and_pruned_trials_are_recorded_and_the_sweep_completes(tmp_path,
     runs = {seed: tmp_path / folder for seed, folder in pruned.user_attrs["run_dirs"].items()}
     assert len((runs["42"] / "history.csv").read_text().splitlines()) == 2  # header + epoch 1 of 2
     assert not (runs["43"] / "history.csv").exists()  # stopped before training: its trial was pruned
+    assert (runs["42"] / "checkpoints/best.pt").is_file() and not (runs["42"] / "checkpoints/last.pt").exists()
     assert all(json.loads((r / "error.json").read_text())["error"] == "TrialPruned" for r in runs.values())
     table = (tmp_path / "s" / "summary.md").read_text()
     assert table.count("| failed |") == 2 and table.count("| pruned |") == 2

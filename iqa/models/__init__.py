@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 import inspect
+import sys
 
-import timm
 from omegaconf import DictConfig, OmegaConf
+
+# timm's utilities import W&B whenever it is installed (the `tracking` extra), for a helper this
+# project never calls: half a second and a tracker in every job. Hidden while timm loads; the
+# W&B logger imports it for real (docs/benchmarks.md, "Start-up").
+if "timm" not in sys.modules and "wandb" not in sys.modules:
+    sys.modules["wandb"] = None
+    try:
+        import timm  # noqa: F401
+    finally:
+        del sys.modules["wandb"]
 
 from iqa.build import build as build_node
 from iqa.models import fusion, reference, weights

@@ -56,19 +56,26 @@ class Fingerprints(Callback):
 
 
 class Checkpoints(Callback):
-    """checkpoints/best.pt when the epoch is the new best, checkpoints/last.pt after every epoch:
-    the weights, optimizer and scheduler, plus (last.pt) the FitState and every random generator."""
+    """checkpoints/best.pt when the epoch is the new best: its weights, metrics and config only.
+    checkpoints/last.pt after every epoch: the weights, optimizer and scheduler, the FitState and
+    every random generator, all a resume needs; removed once the run has finished (metrics.json
+    written), when nothing can resume it any more, unless `trainer.keep_resume_state`
+    (docs/reproducibility.md). A finished run so keeps its selected weights and nothing else."""
 
     def on_epoch_end(self, fit, epoch, row) -> None:
         if not fit.cfg.trainer.save_checkpoints:
             return
-        parts = (fit.model, fit.optimizer, fit.scheduler, epoch, row, fit.resolved_config)
         if fit.state.best_epoch == epoch:
-            checkpoint.save(fit.folder.best, *parts)
+            checkpoint.save(fit.folder.best, fit.model, None, None, epoch, row, fit.resolved_config)
         fit.state.elapsed_s = time.perf_counter() - fit.start
         resume = {"state": fit.state.to_checkpoint(), "threads": torch.get_num_threads(),
                   "rng": rng_state(fit.all_loaders)}
-        checkpoint.save(fit.folder.last, *parts, extra={"resume": resume, "accel": fit.accel.state_dict()})
+        checkpoint.save(fit.folder.last, fit.model, fit.optimizer, fit.scheduler, epoch, row, fit.resolved_config,
+                        extra={"resume": resume, "accel": fit.accel.state_dict()})
+
+    def on_fit_end(self, fit, metrics) -> None:
+        if not fit.cfg.trainer.keep_resume_state:
+            fit.folder.last.unlink(missing_ok=True)
 
 
 class History(Callback):

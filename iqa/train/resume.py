@@ -30,8 +30,8 @@ from iqa.train.state import FitState
 log = logging.getLogger("iqa")
 
 # Keys that change where or how a run executes, never what it computes (on one device type).
-MAY_DIFFER = ("trainer.resume", "trainer.epochs_per_session", "runtime.progress", "loader.num_workers",
-              "runtime.device", "data.cache_dir", "checkpoint")
+MAY_DIFFER = ("trainer.resume", "trainer.epochs_per_session", "trainer.keep_resume_state", "runtime.progress",
+              "loader.num_workers", "runtime.device", "data.cache_dir", "checkpoint", "trust_checkpoint")
 
 
 def _flat(tree: dict, prefix: str = "") -> Dict[str, object]:
@@ -88,14 +88,15 @@ def checkpoint_to_resume(cfg, out_dir: Path) -> Optional[Path]:
 
 def finished(cfg, out_dir: Path) -> Optional[dict]:
     """When resuming a folder whose run had already finished (a job of a resumed sweep): its
-    metrics.json, kept as it is, after checking the config matches its last.pt. None otherwise."""
+    metrics.json, kept as it is, after checking the config matches its checkpoint's (last.pt when
+    kept, else best.pt). None otherwise."""
     folder = RunFolder(out_dir)
     metrics_file = folder.metrics
     if not cfg.trainer.resume or cfg.checkpoint or not metrics_file.is_file():
         return None
-    last = folder.last
-    if last.is_file():
-        check_same_config(OmegaConf.to_container(cfg, resolve=True), checkpoint.load(last)["config"], last)
+    saved = next((p for p in (folder.last, folder.best) if p.is_file()), None)
+    if saved is not None:
+        check_same_config(OmegaConf.to_container(cfg, resolve=True), checkpoint.load(saved)["config"], saved)
     metrics = json.loads(metrics_file.read_text())
     line = f"run folder: {folder.path} | finished before: kept its metrics.json ({metrics.get('objective')}=" \
            f"{metrics.get('objective_value')})"

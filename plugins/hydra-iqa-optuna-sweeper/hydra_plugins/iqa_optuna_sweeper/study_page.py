@@ -4,6 +4,7 @@ parallel coordinates, slices and parameter importances. Figures are PNGs inlined
 so the file can be mailed or archived and opens in any browser without a network.
 
 Depends on optuna, matplotlib and the standard library only (the plugin does not import `iqa`).
+Hydra imports every plugin module on each start, so optuna and matplotlib load inside the functions.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
-import optuna
-from optuna.trial import FrozenTrial, TrialState
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
 
 from hydra_plugins.iqa_optuna_sweeper._headline import OPTIMISTIC, headline
 
@@ -144,6 +146,7 @@ def _slices(done: List[FrozenTrial], names: List[str], objective: str) -> str:
 
 def _importances(study: optuna.Study, n_done: int) -> str:
     import matplotlib.pyplot as plt
+    import optuna
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -188,6 +191,7 @@ th{background:#eee}tr.best{background:#fff3c4;font-weight:bold}.caveat{color:#8a
 def write_study_page(study: optuna.Study, path) -> Path:
     """Write the study's page to `path` (parents created); returns the path."""
     import matplotlib
+    from optuna.trial import TrialState
     matplotlib.use("Agg")
 
     with matplotlib.rc_context({"text.parse_math": False}):  # a name with `$...$` is text, not mathtext
