@@ -11,7 +11,7 @@ from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial
 from omegaconf import DictConfig
 from optuna import TrialPruned
 
-from iqa.cli import main_with_one_line_errors
+from iqa.cli import log_to_files_only, main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError
 from iqa.report.runs import write_error
@@ -46,8 +46,10 @@ def main(cfg: DictConfig) -> float:
         write_error(out_dir, e)
         if isinstance(e, TrialPruned):
             log.info("pruned: %s", e)
-        else:
+        elif hc.mode == RunMode.MULTIRUN:
             log.error("%s: %s", type(e).__name__, e)
+        else:  # the console gets the one `error:` line below; run.log keeps it too
+            log_to_files_only(log, f"{type(e).__name__}: {e}")
         if hc.mode == RunMode.MULTIRUN:
             return float("nan")
         print(f"error: {e}", file=sys.stderr)

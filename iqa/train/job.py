@@ -61,8 +61,8 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     progress = show_progress(cfg.runtime.progress)
     # Built first after seeding, so its initial weights depend on the seed alone.
     model = models.build(cfg.model, cfg.loader.patch_size).to(device)
-    log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s, %d CPU threads", cfg.model.name,
-             cfg.model.backbone, models.fusion_name(cfg.model), sum(p.numel() for p in model.parameters()),
+    log.info("model: %s (%s backbone, %s, fusion %s), %d parameters, device %s, %d CPU threads", cfg.model.name,
+             cfg.model.backbone, models.weights_origin(cfg.model), models.fusion_name(cfg.model), sum(p.numel() for p in model.parameters()),
              device, torch.get_num_threads())
     bundle = data.build(cfg.data, cfg.loader, progress)
     log.info("data: %d train / %d val / %d test images of %s; cross: %s", len(bundle.train), len(bundle.val or ()),

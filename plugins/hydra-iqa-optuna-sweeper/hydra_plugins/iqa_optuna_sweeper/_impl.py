@@ -86,8 +86,7 @@ class OptunaSweep:
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 warnings.filterwarnings("ignore", category=ExperimentalWarning)
                 self._sweep(list(arguments))
-        except SweepConfigError as e:
-            log.error("%s", e)
+        except SweepConfigError as e:  # said once, on stderr
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
 
