@@ -4,7 +4,12 @@ from __future__ import annotations
 import logging
 import sys
 
-import hydra
+from iqa.torch_install import exit_if_mismatched
+
+if __name__ == "__main__":
+    exit_if_mismatched()  # one line, not a traceback from deep inside torchvision
+
+import hydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial

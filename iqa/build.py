@@ -13,14 +13,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from iqa.errors import ConfigError
-from iqa.targets import import_failure
+from iqa.targets import import_problem
 
 
 def _reason(exc: BaseException, target) -> str:
     """Python's reason when the target cannot be imported, else the first line of Hydra's message
     without its advice about HYDRA_FULL_ERROR."""
-    if isinstance(exc.__cause__, ImportError):
-        return import_failure(str(target), exc.__cause__)
+    problem = import_problem(str(target)) if isinstance(exc.__cause__, ImportError) else None
+    if problem is not None:
+        return problem
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.split(", set env var HYDRA_FULL_ERROR")[0]
 

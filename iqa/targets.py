@@ -6,9 +6,9 @@ to make the module importable, instead of after the data is decoded and the mode
 """
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+import importlib
+from typing import Any, Iterator, Tuple
 
-from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig
 
 from iqa.errors import ConfigError
@@ -17,23 +17,33 @@ IMPORTABLE = ("make its module importable: put the folder that holds it on PYTHO
               "(PYTHONPATH=/path/to/folder python run.py ...) or pip install the package that provides it")
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The first error of the chain Hydra wraps an import failure in."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return exc
-
-
 def import_failure(target: str, exc: BaseException) -> str:
     """Why `target` cannot be imported, in one line: Python's own reason, and the remedy when a
     module is missing."""
-    cause = _root_cause(exc)
-    if isinstance(cause, ModuleNotFoundError):
-        return f"cannot import {target}: {cause} ({IMPORTABLE})"
-    if isinstance(cause, AttributeError):
-        return f"cannot import {target}: {cause}"
-    first = str(cause).splitlines()[0] if str(cause) else ""
-    return f"cannot import {target}: {type(cause).__name__}: {first}".rstrip(": ")
+    if isinstance(exc, ModuleNotFoundError):
+        return f"cannot import {target}: {exc} ({IMPORTABLE})"
+    if isinstance(exc, AttributeError):
+        return f"cannot import {target}: {exc}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"cannot import {target}: {type(exc).__name__}: {first}".rstrip(": ")
+
+
+def locate(target: str) -> Any:
+    """The object a dotted `_target_` names, importing the longest module prefix that exists;
+    raises what Python raised (ModuleNotFoundError, AttributeError, or the module's own error)."""
+    parts = target.split(".")
+    for i in range(len(parts), 0, -1):
+        name = ".".join(parts[:i])
+        try:
+            obj = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if i > 1 and e.name is not None and (name == e.name or name.startswith(e.name + ".")):
+                continue  # this prefix is not a module: the rest are attributes of a shorter one
+            raise
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(f"empty target {target!r}")
 
 
 def targets(cfg) -> Iterator[Tuple[str, str]]:
@@ -58,10 +68,18 @@ def targets(cfg) -> Iterator[Tuple[str, str]]:
     yield from walk(cfg, "")
 
 
+def import_problem(target: str):
+    """Why `target` cannot be imported (one line), or None when it can."""
+    try:
+        locate(target)
+    except Exception as e:  # whatever importing the user's module raised
+        return import_failure(target, e)
+    return None
+
+
 def check_targets(cfg) -> None:
     """Import every `_target_` of the run; raise ConfigError naming the first that cannot be."""
     for key, target in targets(cfg):
-        try:
-            get_object(target)
-        except Exception as e:  # whatever importing the user's module raised
-            raise ConfigError(f"{key}: {import_failure(target, e)}") from None
+        problem = import_problem(target)
+        if problem is not None:
+            raise ConfigError(f"{key}: {problem}")
