@@ -7,6 +7,7 @@ configuration without a word; `iqa_study` is this project's settings (maximize).
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, List
 
 from hydra.experimental.callback import Callback
@@ -35,7 +36,12 @@ def check_direction(config: DictConfig) -> None:
 
 
 class ObjectiveDirection(Callback):
-    """`check_direction` when a multirun starts (conf/config.yaml registers it)."""
+    """`check_direction` when a multirun starts (conf/config.yaml registers it): one `error:` line
+    and exit status 1 (Hydra turns a callback's exception into a warning and goes on)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        check_direction(config)
+        try:
+            check_direction(config)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(1)
