@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# experiment=quick as it was: batch 16, two epochs, heads at 10x the backbone's learning rate.
-OLD = ["loader.batch_size=16", "trainer.epochs=2", "trainer.lr_ratio=10"]
+# experiment=quick as it was: batch 16, two epochs, two evaluation crops, heads at 10x the backbone's rate.
+OLD = ["loader.batch_size=16", "trainer.epochs=2", "trainer.lr_ratio=10", "loader.test_patch_num=2"]
 VARIANTS = {"old": OLD, "new": []}
 
 

@@ -35,6 +35,7 @@ TINY = [
     "experiment=quick",
     "trainer.epochs=2",
     "trainer.lr_ratio=10.0",
+    "loader.test_patch_num=2",
     "data.n_refs=6",
     "data.image_size=64",
     "loader.patch_size=32",

@@ -12,6 +12,7 @@ from helpers import TINY, compose, run_py
 def test_tiny_runs_keep_two_epochs_and_the_default_head_learning_rate():
     cfg = compose(*TINY)
     assert cfg.trainer.epochs == 2 and cfg.trainer.lr_ratio == 10.0 and cfg.loader.batch_size == 8
+    assert cfg.loader.test_patch_num == 2 and cfg.loader.train_patch_num == 1
     assert compose("experiment=quick").trainer.epochs > 2, "the preset learns with more epochs than TINY"
 
 
