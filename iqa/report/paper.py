@@ -1,6 +1,7 @@
 """A sweep's summary as a paper shows it: values rounded to their spread, readable names, the trial
-number where a configuration is an Optuna trial, a booktabs table (`summary.tex`) and a plot of
-each configuration's objective over seeds with mean and 95% confidence interval (`summary.png`).
+number where a configuration is an Optuna trial, booktabs tables (`summary.tex` in a paper's
+columns, `summary_full.tex` with every metric) and a plot of each configuration's objective over
+seeds, each seed joined across configurations, with mean and 95% confidence interval (`summary.png`).
 
 Works on iqa.report.summary.Summary; the numbers themselves come from there.
 """
