@@ -15,7 +15,7 @@ from hydra.types import RunMode
 from hydra_plugins.iqa_optuna_sweeper.reporting import ENV as TRIAL_ENV, current_trial
 from omegaconf import DictConfig
 
-from iqa.cli import main_with_one_line_errors
+from iqa.cli import log_to_files_only, main_with_one_line_errors
 from iqa.config import register_configs
 from iqa.errors import IQAError
 
@@ -47,6 +47,9 @@ def main(cfg: DictConfig) -> float:
     ends with one line and exit status 1; in a multirun the job returns NaN so the sweep goes on to
     the next job, and the summary at the end lists the failure and sets the exit status.
     """
+    from iqa.torch_install import exit_if_mismatched
+
+    exit_if_mismatched()  # one line, not a traceback from deep inside torchvision (before anything imports it)
     from iqa.report.runs import write_error
     from iqa.run_folder import RunFolder
     from iqa.runtime.jobs import job_scope
@@ -59,12 +62,14 @@ def main(cfg: DictConfig) -> float:
             return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
     except (IQAError, *trial_pruned()) as e:
         write_error(out_dir, e)
-        if isinstance(e, IQAError):
-            log.error("%s: %s", type(e).__name__, e)
-        else:
+        if not isinstance(e, IQAError):
             log.info("pruned: %s", e)
             if not cfg.trainer.keep_resume_state:  # a pruned trial is never resumed: its weights are best.pt's
                 RunFolder(out_dir).last.unlink(missing_ok=True)
+        elif hc.mode == RunMode.MULTIRUN:
+            log.error("%s: %s", type(e).__name__, e)
+        else:  # the console gets the one `error:` line below; run.log keeps it too
+            log_to_files_only(log, f"{type(e).__name__}: {e}")
         if hc.mode == RunMode.MULTIRUN:
             return float("nan")
         print(f"error: {e}", file=sys.stderr)

@@ -13,10 +13,15 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from iqa.errors import ConfigError
+from iqa.targets import import_problem
 
 
-def _reason(exc: BaseException) -> str:
-    """The first line of Hydra's message, without its advice about HYDRA_FULL_ERROR."""
+def _reason(exc: BaseException, target) -> str:
+    """Python's reason when the target cannot be imported, else the first line of Hydra's message
+    without its advice about HYDRA_FULL_ERROR."""
+    problem = import_problem(str(target)) if isinstance(exc.__cause__, ImportError) else None
+    if problem is not None:
+        return problem
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.split(", set env var HYDRA_FULL_ERROR")[0]
 
@@ -31,7 +36,7 @@ def build(node: DictConfig, key: str, *args: Any, **kwargs: Any) -> Any:
     try:
         made = instantiate(node)
     except InstantiationException as e:
-        raise ConfigError(f"{key}: {_reason(e)}") from None
+        raise ConfigError(f"{key}: {_reason(e, target)}") from None
     if not (args or kwargs):
         return made
     try:

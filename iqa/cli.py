@@ -8,6 +8,7 @@ the ones a user can cause into a single line here.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 from typing import Callable, List, Optional
@@ -52,6 +53,15 @@ def file_error_line(exc: BaseException) -> Optional[str]:
         if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # a full disk names no file
             return f"cannot write: {e.strerror} ({hint})"
     return None
+
+
+def log_to_files_only(logger: logging.Logger, message: str) -> None:
+    """An error in the run's log files (run.log) but not on the console, where the run's one
+    `error:` line says it already."""
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def exit_status(command: Callable[[], object]) -> int:

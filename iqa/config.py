@@ -16,6 +16,7 @@ from omegaconf import MISSING, DictConfig
 
 from iqa.config_keys import check_known_keys
 from iqa.errors import ConfigError
+from iqa.targets import check_targets
 
 
 @dataclass
@@ -186,8 +187,8 @@ def _one_of(key: str, value: Any, options: tuple) -> None:
 
 
 def validate(cfg: Any) -> None:
-    """Check that every key is known (also those added with `+`) and every value in range; raise
-    ConfigError naming the first bad key and what it may be."""
+    """Check that every key is known (also those added with `+`), every value in range and every
+    `_target_` importable; raise ConfigError naming the first bad key and what it may be."""
     check_known_keys(cfg, Config)
     m, d, t, ld, rt = cfg.model, cfg.data, cfg.trainer, cfg.loader, cfg.runtime
     _check(m.stages >= 1, "model.stages", ">= 1", m.stages)
@@ -257,6 +258,7 @@ def validate(cfg: Any) -> None:
            "null in mode=train unless trainer.resume=true (it names the last.pt to continue from)", cfg.checkpoint)
     _check(not t.resume or cfg.mode == "train", "trainer.resume", "false when mode=eval", t.resume)
     _check(0 <= cfg.seed <= MAX_SEED, "seed", SEED_RANGE, cfg.seed)
+    check_targets(cfg)
 
 
 def metric_keys(cross: List[str], has_val: bool = False) -> List[str]:

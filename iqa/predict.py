@@ -22,7 +22,12 @@ from typing import Dict, List, Optional
 import numpy as np
 from omegaconf import OmegaConf
 
-from iqa import checkpoint_file as checkpoint
+from iqa.torch_install import exit_if_mismatched
+
+if __name__ == "__main__":
+    exit_if_mismatched()  # before anything below imports torchvision
+
+from iqa import checkpoint_file as checkpoint  # noqa: E402
 from iqa import data
 from iqa.atomic import write_csv
 from iqa.data.decode import DECODE_ERRORS, decode_image

@@ -29,9 +29,13 @@ def compose(*overrides: str, config_dir: Path = CONF, config_name: str = "config
         return hydra_compose(config_name, overrides=list(overrides))
 
 
-# Overrides that make a real run take seconds: few images, small patches, two epochs.
+# Overrides that make a real run take seconds: few images, small patches, two epochs (the preset's
+# learning settings put back to the defaults, so tests cost and compute what they always did).
 TINY = [
     "experiment=quick",
+    "trainer.epochs=2",
+    "trainer.lr_ratio=10.0",
+    "loader.test_patch_num=2",
     "data.n_refs=6",
     "data.image_size=64",
     "loader.patch_size=32",

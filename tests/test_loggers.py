@@ -54,16 +54,16 @@ def test_mlflow_tensorboard_and_wandb_follow_a_paused_and_resumed_run(tmp_path, 
     assert run.info.run_id == first_ids["mlflow"] and run.info.status == "FINISHED"
     assert run.data.params["loss.alpha"] == "0.25" and run.data.params["seed"] == "42"
     assert run.data.tags["iqa.run_folder"] == str(out.resolve()) and run.data.tags["iqa.seed"] == "42"
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "test_srcc")] == [1, 2]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "lr_head")] == [1, 2]
-    assert run.data.metrics["final.test_srcc"] == pytest.approx(metrics["test_srcc"])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "test/srcc")] == [1, 2]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "lr/head")] == [1, 2]
+    assert run.data.metrics["final/test_srcc"] == pytest.approx(metrics["test_srcc"])
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"metrics.json", "history.csv", "predictions.csv",
                                                                        "curves.png", "scatter.png"}
 
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
-    assert [e.step for e in events.Scalars("test_srcc")] == [1, 2]
-    assert events.Scalars("train_loss")[0].value == pytest.approx(
+    assert [e.step for e in events.Scalars("test/srcc")] == [1, 2]
+    assert events.Scalars("train/loss")[0].value == pytest.approx(
         float(open(out / "history.csv").read().splitlines()[1].split(",")[1]))
     hparams = EventAccumulator(str(out / "tensorboard" / "hparams"))
     hparams.Reload()

@@ -78,7 +78,7 @@ def test_an_optimizer_and_scheduler_of_ones_own_plug_in_by_target():
 
 
 @pytest.mark.parametrize("node,message", [
-    ({"_target_": "torch.optim.NoSuchOptimizer", "_partial_": True, "lr": 1e-3}, "optim: Error locating target"),
+    ({"_target_": "torch.optim.NoSuchOptimizer", "_partial_": True, "lr": 1e-3}, "optim: cannot import torch.optim.NoSuchOptimizer: module 'torch.optim' has no attribute 'NoSuchOptimizer'"),
     ({"_target_": "torch.optim.Adam", "_partial_": True, "lr": -1.0}, "optim: torch.optim.Adam rejected its arguments"),
     ({"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3, "betaz": 1}, "unexpected keyword argument 'betaz'"),
 ])

@@ -51,11 +51,12 @@ def test_summary_tables_name_trials_round_values_and_plot_each_configuration(tri
     cells = [paper.mean_std(best[f"{s}_srcc_mean"], best[f"{s}_srcc_std"]) for s in ("val", "test")]
     assert f"| loss.alpha=0.5 | 2 | 3 | {cells[0]} | {cells[1]} |" in md
 
-    tex = (trial_sweep / "summary.tex").read_text()
+    tex = (trial_sweep / "summary_full.tex").read_text()
     assert tex.count(r"\toprule") == tex.count(r"\midrule") == tex.count(r"\bottomrule") == 1
     assert r"Configuration & Trial & $n$ & val SRCC & test SRCC" in tex
     assert r"loss.alpha=0.7084 & 0 & 3 & " in tex and r"$\pm$" in tex and "±" not in tex
     assert len([line for line in tex.splitlines() if line.startswith("loss.alpha=")]) == 3
+    assert r"\label{tab:summary-full}" in tex and r"\caption{" in tex
 
     image = matplotlib.image.imread(trial_sweep / "summary.png")
     assert image.shape[0] > 100 and image.shape[1] > 300 and image.std() > 0.05
@@ -68,3 +69,33 @@ def test_confidence_interval_is_student_t_over_the_seeds():
     from scipy import stats
     low, _ = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
     assert half == pytest.approx(mean - low)
+
+
+def test_summary_tex_has_a_papers_columns_a_caption_and_a_label(trial_sweep):
+    summary = summarize(trial_sweep)
+    summary.write()
+    tex = (trial_sweep / "summary.tex").read_text()
+    assert r"\begin{table}" in tex and r"\label{tab:summary}" in tex
+    caption = next(line for line in tex.splitlines() if line.startswith(r"\caption{"))
+    assert "Test SRCC of each configuration over 3 runs" in caption and "Holm-corrected" in caption
+    header = next(line for line in tex.splitlines() if line.startswith("Configuration"))
+    assert header == r"Configuration & Trial & test SRCC (mean $\pm$ std) & $\Delta$ [95\% CI] & Holm $p$ \\"
+    rows = {line.split(" & ")[0]: line.split(" & ") for line in tex.splitlines() if line.startswith("loss.alpha=")}
+    assert len(rows) == 3 and all(len(cells) == 5 for cells in rows.values())
+    base = next(r for r in summary.rows if r["vs_baseline"] == "baseline")
+    other = next(r for r in summary.rows if r["vs_baseline"] != "baseline")
+    assert rows[paper.label(summary, base)][3] == "baseline"
+    delta = rows[paper.label(summary, other)][3]
+    assert delta == paper.delta_ci(other) and delta.startswith(("+", "-")) and "[" in delta
+    assert rows[paper.label(summary, other)][4].rstrip(" \\") == paper.p_value(other["vs_baseline_p_holm"])
+
+
+def test_summary_png_joins_each_seeds_points_across_configurations(trial_sweep):
+    summary = summarize(trial_sweep)
+    fig = paper.comparison_figure(summary, lambda stem: stem)
+    joined = [line for line in fig.axes[0].lines if line.get_label().startswith("seed ")]
+    assert sorted(line.get_label() for line in joined) == ["seed 42", "seed 43", "seed 44"]
+    for line in joined:
+        seed = int(line.get_label().split()[1])
+        xs = list(line.get_xdata())
+        assert xs == [paper.per_replicate(summary, row, summary.metric)[(None, seed)] for row in summary.rows]

@@ -28,3 +28,20 @@ def test_curves_mark_the_best_epoch(tmp_path):
     plots.curves(history, tmp_path / "curves.png", 3, "small, seed 42", "test_srcc")
     image = matplotlib.image.imread(tmp_path / "curves.png")
     assert image.shape[1] > 1000 and _red_pixels(tmp_path / "curves.png") > 50  # the loss panel
+
+
+def test_the_scatter_statistics_sit_beside_the_points_and_name_raw_and_fitted_plcc(tmp_path):
+    from iqa.evaluation.metrics import correlations, logistic_scores
+    rng = np.random.default_rng(1)
+    pred = rng.uniform(0, 10, 300)
+    mos = logistic(pred, 10, 80, 5, 1.2) + rng.normal(0, 5, 300)
+    fig = plots.scatter_figure(pred, mos, "rising")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    [box] = [t for t in ax.texts if "SRCC" in t.get_text()]
+    assert box.get_window_extent().x0 > ax.get_window_extent().x1, "the statistics box covers the plot"
+    raw, fitted = correlations(pred, mos)["plcc"], logistic_scores(pred, mos)[0]["plcc_logistic"]
+    assert abs(raw - fitted) > 0.002  # the two differ here, so the labels matter
+    assert f"PLCC (raw) = {raw:.3f}" in box.get_text()
+    assert f"PLCC (logistic fit)\n  = {fitted:.3f}" in box.get_text()
+    plots.scatter(pred, mos, tmp_path / "scatter.png", "rising")

@@ -21,7 +21,8 @@ from iqa.models import fusion, reference, weights
 from iqa.models.hyperiqa import HyperIQA
 from iqa.models.reference import load_reference_hyperiqa
 
-__all__ = ["HyperIQA", "build", "fusion_name", "known_fusions", "load_reference_hyperiqa", "TIMM_LOADING_ARGS"]
+__all__ = ["HyperIQA", "build", "fusion_name", "known_fusions", "load_reference_hyperiqa", "TIMM_LOADING_ARGS",
+           "weights_origin"]
 
 # timm.create_model's own arguments (weights files, hub configs, caches): never taken from a checkpoint.
 TIMM_LOADING_ARGS = frozenset(p for p in inspect.signature(timm.create_model).parameters
@@ -39,6 +40,16 @@ def known_fusions(own=None) -> set:
 def fusion_name(model_cfg) -> str:
     """The fusion's class name, for logs and messages."""
     return str(model_cfg.fusion._target_).rsplit(".", 1)[-1]
+
+
+def weights_origin(model_cfg) -> str:
+    """Where the model's starting weights come from, for the run's start line: a backbone named
+    after its ImageNet weights (resnet50.tv_in1k) is still random unless loaded."""
+    if model_cfg.weights:
+        return f"weights from {model_cfg.weights}"
+    if model_cfg.pretrained:
+        return "ImageNet weights from the timm hub"
+    return "random initialisation (model.pretrained=false, no model.weights)"
 
 
 def build(model_cfg, patch_size: int) -> HyperIQA:

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from iqa.atomic import replace_with  # noqa: E402
-from iqa.evaluation.metrics import correlations, logistic_fit  # noqa: E402
+from iqa.evaluation.metrics import correlations, logistic_fit, logistic_scores  # noqa: E402
 
 
 def _save(fig, path) -> None:
@@ -67,22 +67,30 @@ def curves(history: List[Dict], path, best_epoch: int, title: str = "", monitor:
 
 
 def scatter(pred, mos, path, title: str) -> None:
-    """MOS against the prediction with n, SRCC and PLCC, and the fitted 4-parameter logistic curve."""
+    """`scatter_figure` saved as a PNG."""
+    _save(scatter_figure(pred, mos, title), path)
+
+
+def scatter_figure(pred, mos, title: str):
+    """MOS against the prediction with the fitted 4-parameter logistic curve; beside the plot (so it
+    covers no point): n, SRCC, PLCC of the raw predictions and PLCC after the logistic fit."""
     pred, mos = np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(5, 4.8))
+    fig, ax = plt.subplots(figsize=(6.6, 4.8))
     ax.scatter(pred, mos, s=10, alpha=0.6, label="image")
     mapped, failure = logistic_fit(pred, mos)
     if not failure:
         order = np.argsort(pred)
         ax.plot(pred[order], mapped[order], color="tab:red", lw=2, label="4-parameter logistic fit")
     scores = correlations(pred, mos)
-    text = f"n = {len(pred)}\nSRCC = {scores['srcc']:.3f}\nPLCC = {scores['plcc']:.3f}"
-    text += "" if not failure else "\n" + textwrap.fill(f"no logistic fit: {failure}", 34)
-    ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=9,
-            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85})
+    fitted, _ = logistic_scores(pred, mos)
+    text = (f"n = {len(pred)}\nSRCC = {scores['srcc']:.3f}\nPLCC (raw) = {scores['plcc']:.3f}\n"
+            + (f"PLCC (logistic fit)\n  = {fitted['plcc_logistic']:.3f}" if not failure
+               else textwrap.fill(f"no logistic fit: {failure}", 22)))
+    ax.text(1.03, 1.0, text, transform=ax.transAxes, va="top", ha="left", fontsize=9,
+            bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.85, "edgecolor": "0.7"})
     ax.set_xlabel("prediction")
     ax.set_ylabel("MOS")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    _save(fig, path)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 0.45), frameon=False)
+    return fig

@@ -62,10 +62,10 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     progress = show_progress(cfg.runtime.progress)
     # Built first after seeding, so its initial weights depend on the seed alone.
     model = models.build(cfg.model, cfg.loader.patch_size).to(device)
-    log.info("model: %s (%s backbone, fusion %s), %d parameters, device %s, %d CPU threads (OpenMP wait policy %s)",
-             cfg.model.name, cfg.model.backbone, models.fusion_name(cfg.model),
-             sum(p.numel() for p in model.parameters()), device, torch.get_num_threads(),
-             os.environ.get("OMP_WAIT_POLICY", "unset"))
+    log.info("model: %s (%s backbone, %s, fusion %s), %d parameters, device %s, %d CPU threads "
+             "(OpenMP wait policy %s)", cfg.model.name, cfg.model.backbone, models.weights_origin(cfg.model),
+             models.fusion_name(cfg.model), sum(p.numel() for p in model.parameters()), device,
+             torch.get_num_threads(), os.environ.get("OMP_WAIT_POLICY", "unset"))
     bundle = data.build(cfg.data, cfg.loader, progress)
     log.info("data: %d train / %d val / %d test images of %s; cross: %s", len(bundle.train), len(bundle.val or ()),
              len(bundle.test), cfg.data.name, ", ".join(f"{n} ({len(s)})" for n, s in bundle.cross.items()) or "none")

@@ -1,7 +1,8 @@
 """Experiment trackers as callbacks of the fit loop, chosen by the `logger` config group.
 
 `logger=csv` (the default) writes the run folder's history.csv; `logger=tensorboard`, `logger=mlflow`
-and `logger=wandb` also send every epoch's numbers (epoch as step), the resolved config as flat
+and `logger=wandb` also send every epoch's numbers (epoch as step, tags grouped by part:
+`val/srcc`, `test/plcc`, `cross/<set>/srcc`, `train/loss`, `lr/head`), the resolved config as flat
 parameters (`loss.alpha`, `seed`), the final metrics.json numbers and the run folder's files to the
 tool researchers compare runs in. Several at once: `'logger=[csv,mlflow]'`. The tools are the
 optional extra `pip install -e ".[tracking]"`.
@@ -109,8 +110,26 @@ class TrackingLogger(Callback):
                 if p.is_file()]
 
 
-def _numbers(row: Dict) -> Dict[str, float]:
-    return {k: float(v) for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))}
+def scalar_tag(key: str, cross=()) -> str:
+    """A history.csv column as a tracker's tag, grouped by part as trackers show sections:
+    val_srcc -> val/srcc, cross_spaq_plcc_logistic -> cross/spaq/plcc_logistic, train_loss ->
+    train/loss, lr_head -> lr/head, epoch_s -> time/epoch_s."""
+    for name in sorted(cross, key=len, reverse=True):  # a set's name may hold underscores
+        if key.startswith(f"cross_{name}_"):
+            return f"cross/{name}/{key[len(f'cross_{name}_'):]}"
+    if key == "epoch_s":
+        return "time/epoch_s"
+    part, sep, rest = key.partition("_")
+    return f"{part}/{rest}" if sep and part in ("train", "val", "test", "lr") else key
+
+
+def _numbers(row: Dict, cross=()) -> Dict[str, float]:
+    """An epoch's numbers under their grouped tags (history.csv keeps its column names)."""
+    return {scalar_tag(k, cross): float(v) for k, v in row.items() if k != "epoch" and isinstance(v, (int, float))}
+
+
+def _cross(fit) -> List[str]:
+    return [str(n) for n in fit.cfg.data.cross]
 
 
 class TensorBoardLogger(TrackingLogger):
@@ -130,7 +149,7 @@ class TensorBoardLogger(TrackingLogger):
         self.writer.add_text("run_folder", self.tags["run_folder"], 0)
 
     def on_epoch_end(self, fit, epoch, row) -> None:
-        for key, value in _numbers(row).items():
+        for key, value in _numbers(row, _cross(fit)).items():
             self.writer.add_scalar(key, value, epoch)
         self.writer.flush()
 
@@ -188,10 +207,10 @@ class MLflowLogger(TrackingLogger):
         self.client.log_batch(self.run_id, metrics=[Metric(k, v, now, step) for k, v in numbers.items()])
 
     def on_epoch_end(self, fit, epoch, row) -> None:
-        self._log(_numbers(row), epoch)
+        self._log(_numbers(row, _cross(fit)), epoch)
 
     def on_fit_end(self, fit, metrics) -> None:
-        self._log({f"final.{k}": v for k, v in final_numbers(metrics).items()}, metrics["epochs_run"])
+        self._log({f"final/{k}": v for k, v in final_numbers(metrics).items()}, metrics["epochs_run"])
         for path in self.artifacts(fit):
             self.client.log_artifact(self.run_id, str(path))
         self.client.set_terminated(self.run_id, "FINISHED")
@@ -219,7 +238,7 @@ class WandbLogger(TrackingLogger):
         self.save_id(fit, self.run.id)
 
     def on_epoch_end(self, fit, epoch, row) -> None:
-        self.run.log({**_numbers(row), "epoch": epoch}, step=epoch)
+        self.run.log({**_numbers(row, _cross(fit)), "epoch": epoch}, step=epoch)
 
     def on_fit_end(self, fit, metrics) -> None:
         self.run.summary.update({f"final/{k}": v for k, v in final_numbers(metrics).items()})

@@ -2,7 +2,8 @@
 
 Its value is a quadratic bowl (two objectives with `two_objectives=true`); it sleeps `sleep`
 seconds, appends its start and end times to `timings` when given, raises with `error=true`,
-and reports `steps` intermediate values to its trial when `steps` > 0.
+reports `steps` intermediate values to its trial when `steps` > 0, and returns a dict of metrics
+with `+as_dict=true`.
 """
 import json
 import time
@@ -27,6 +28,8 @@ def main(cfg: DictConfig):
     if cfg.timings:
         with open(cfg.timings, "a") as f:
             f.write(json.dumps({"start": start, "end": time.time(), "sleep": cfg.sleep}) + "\n")
+    if cfg.get("as_dict"):  # a dict of metrics: hydra.sweeper.metric_names picks the objectives
+        return {"value": value, "second": (cfg.x + 1) ** 2 + cfg.y ** 2, "x_plus_y": cfg.x + cfg.y}
     return (value, (cfg.x + 1) ** 2 + cfg.y ** 2) if cfg.two_objectives else value
 
 

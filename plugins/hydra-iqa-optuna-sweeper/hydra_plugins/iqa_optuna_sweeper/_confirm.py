@@ -93,7 +93,7 @@ class ConfirmRuns:
         per_metric: Dict[str, Dict[int, float]] = {m: {} for m in self.metric_names}
         for seed, ret in zip(self.seeds, returns):
             try:
-                values[seed] = _job_value(ret, 1)[0]
+                values[seed] = _job_value(ret, 1, self.conf["metric_names"])[0][0]
             except Exception as e:  # recorded as the seed's reason, the others still count
                 failed[seed] = self.sweep._reason(ret, e)
                 continue

@@ -22,14 +22,21 @@ def objective_attrs(conf: Mapping[str, Any]) -> Dict[str, Any]:
 def search_value(best) -> Dict[str, Any]:
     """The winner on the search seeds: its mean ± std over them (its value without seeds)."""
     attrs = best.user_attrs
-    return {"mean": attrs.get("mean", best.value), "std": attrs.get("std"), "seeds": attrs.get("seed_values") and
-            [int(s) for s in attrs["seed_values"]]}
+    seeds = attrs.get("seed_values")
+    return {"mean": attrs.get("mean", best.value), "std": attrs.get("std"),
+            "seeds": [int(s) if str(s).isdigit() else str(s) for s in seeds] if isinstance(seeds, dict) else None}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _pm(mean: Optional[float], std: Optional[float]) -> str:
-    if mean is None:
+    """mean ± std; "n/a" for a missing mean, or one that is not a number (a study is data anyone
+    who can write to it may have set)."""
+    if not _number(mean):
         return "n/a"
-    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+    return f"{mean:.4f} ± {std:.4f}" if _number(std) else f"{mean:.4f}"
 
 
 def difference_text(diff: Mapping[str, Any]) -> str:
@@ -50,10 +57,17 @@ def headline(best, confirm: Optional[Mapping[str, Any]], selected_on_test: bool 
         return [f"Headline (trial {best.number}): {_pm(search['mean'], search['std'])}{on}, the search value "
                 f"(biased upwards by the selection; not confirmed on fresh seeds){note}"]
     lines = [f"Headline (trial {best.number}): {_pm(confirm.get('mean'), confirm.get('std'))} on fresh seeds "
-             f"{confirm['seeds']}; search value {_pm(search['mean'], search['std'])}{on}{note}"]
+             f"{confirm.get('seeds')}; search value {_pm(search['mean'], search['std'])}{on}{note}"]
     baseline = confirm.get("baseline")
-    if baseline:
-        lines.append(f"  vs baseline {' '.join(baseline['overrides'])} "
-                     f"({_pm(baseline.get('mean'), baseline.get('std'))}): {difference_text(baseline['difference'])}")
-        lines += [f"    {name}: {difference_text(d)}" for name, d in baseline.get("metric_differences", {}).items()]
+    try:
+        lines += _baseline_lines(baseline) if baseline else []
+    except (AttributeError, KeyError, TypeError, ValueError):
+        lines.append("  vs baseline: not shown (the study's record of it is malformed)")
     return lines
+
+
+def _baseline_lines(baseline: Mapping[str, Any]) -> List[str]:
+    """The difference with the confirm baseline, per returned value and metric."""
+    lines = [f"  vs baseline {' '.join(map(str, baseline['overrides']))} "
+             f"({_pm(baseline.get('mean'), baseline.get('std'))}): {difference_text(baseline['difference'])}"]
+    return lines + [f"    {name}: {difference_text(d)}" for name, d in baseline.get("metric_differences", {}).items()]

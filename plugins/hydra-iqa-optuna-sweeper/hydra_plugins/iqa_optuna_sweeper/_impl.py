@@ -40,6 +40,7 @@ from hydra_plugins.iqa_optuna_sweeper import _search_space as space_grammar
 from hydra_plugins.iqa_optuna_sweeper import _validate as validate
 from hydra_plugins.iqa_optuna_sweeper._confirm import ConfirmRuns, check_baseline
 from hydra_plugins.iqa_optuna_sweeper._headline import headline, objective_attrs
+from hydra_plugins.iqa_optuna_sweeper._naming import existing_name, objective_values, study_name
 from hydra_plugins.iqa_optuna_sweeper._shared_study import (FAIL_REASON, WORKER, counted, ended_meanwhile, exclusive,
                                                             fail_and_retry, fail_stale_trials, heartbeats, worker_id)
 from hydra_plugins.iqa_optuna_sweeper._storage import keep_password_out_of_configs, masked, open_storage
@@ -51,19 +52,23 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 WAIT_POLL_S = 5  # how often a worker with nothing left to ask looks at the other workers' trials
 
 
-def _job_value(ret: JobReturn, n_objectives: int) -> List[float]:
-    """The job's objective values; raises the job's own exception, or ValueError for a bad return."""
+def _job_value(ret: JobReturn, n_objectives: int, metric_names: Optional[List[str]] = None):
+    """The job's objective values and the other metrics of a dict it returned (`objective_values`);
+    raises the job's own exception, or ValueError for a bad return."""
     value = ret.return_value  # re-raises what the task function raised
     try:
-        values = [float(value)] if n_objectives == 1 else [float(v) for v in value]
-    except (TypeError, ValueError):
+        values, extras = objective_values(value, metric_names, n_objectives)
+    except (TypeError, ValueError) as e:
+        if "metric" in str(e):
+            raise
         raise ValueError(f"the job returned {value!r}: expected "
-                         + ("a number" if n_objectives == 1 else f"{n_objectives} numbers")) from None
+                         + ("a number" if n_objectives == 1 else f"{n_objectives} numbers")
+                         + " or a dict of metrics") from None
     if len(values) != n_objectives:
         raise ValueError(f"the job returned {len(values)} values for {n_objectives} directions")
     if any(math.isnan(v) for v in values):
         raise ValueError("the job's objective is NaN")
-    return values
+    return values, extras
 
 
 class OptunaSweep:
@@ -89,8 +94,7 @@ class OptunaSweep:
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 warnings.filterwarnings("ignore", category=ExperimentalWarning)
                 self._sweep(list(arguments))
-        except SweepConfigError as e:
-            log.error("%s", e)
+        except SweepConfigError as e:  # said once, on stderr
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
 
@@ -117,6 +121,9 @@ class OptunaSweep:
             (c["grace_period"] is None or c["grace_period"] > (c["heartbeat_interval"] or 0), "grace_period",
              "longer than heartbeat_interval", c["grace_period"]),
             (c["max_retry"] is None or c["max_retry"] >= 0, "max_retry", ">= 0", c["max_retry"]),
+            (c["timeout"] is None or c["timeout"] > 0, "timeout", "> 0 seconds, or null", c["timeout"]),
+            (not c["metric_names"] or len(c["metric_names"]) == len(directions), "metric_names",
+             f"one name per direction ({len(directions)})", c["metric_names"]),
         ]
         for ok, key, allowed, value in checks:
             if not ok:
@@ -178,6 +185,7 @@ class OptunaSweep:
         self._check()
         check_baseline(self.conf)
         self.space, self.fixed, self.deletes = self._space(arguments)
+        self._check_enqueued()
         self.extend = get_method(self.conf["custom_search_space"]) if self.conf["custom_search_space"] else None
         is_grid = "GridSampler" in str(self.sampler_conf.get("_target_"))
         self.grid = {k: space_grammar.grid_choices(k, d) for k, d in self.space.items()} if is_grid else None
@@ -191,11 +199,14 @@ class OptunaSweep:
         self.directions = self._directions()
         name = self.conf["study_name"]
         if name is None and self.conf["name_from_search"]:  # the same search finds the same study
-            name = "search-" + hashlib.sha1(json.dumps(self._definition(), sort_keys=True).encode()).hexdigest()[:8]
+            definition = self._definition()
+            name = existing_name(self.storage, study_name(definition, self.config.hydra.job.get("config_name"),
+                                                          self.space), definition)
         with self._exclusive(self.storage, name or ""):  # two workers creating one study at once would clash
             study = optuna.create_study(study_name=name, storage=self.storage, sampler=self._sampler(None, self.grid),
                                         pruner=self.conf["pruner"], directions=self.directions, load_if_exists=True)
             self._same_definition(study)
+            self._name_metrics_and_enqueue(study)
             study.set_user_attr("seeds", self.conf["seeds"] and list(self.conf["seeds"]))
             study.set_user_attr("sweep_dir", str(self.sweep_dir.resolve()))
             for key, value in objective_attrs(self.conf).items():
@@ -221,6 +232,23 @@ class OptunaSweep:
         self.told: List[optuna.trial.FrozenTrial] = []
         self._work(study)
         self._report(study)
+
+    def _name_metrics_and_enqueue(self, study: optuna.Study) -> None:
+        """The objectives' names (optuna-dashboard shows them), and `enqueue_trials`, the parameter
+        sets tried first (once per study: a re-run does not queue them again)."""
+        if self.conf["metric_names"]:
+            study.set_metric_names([str(m) for m in self.conf["metric_names"]])
+        for params in self.conf["enqueue_trials"] or []:
+            study.enqueue_trial(dict(params), skip_if_exists=True)
+
+    def _check_enqueued(self) -> None:
+        """Every key of `enqueue_trials` must be searched (before any study is created)."""
+        for i, params in enumerate(self.conf["enqueue_trials"] or []):
+            unknown = sorted(set(dict(params)) - set(self.space))
+            if unknown:
+                raise SweepConfigError(f"hydra.sweeper.enqueue_trials[{i}] sets {', '.join(unknown)}, which "
+                                       f"{'is' if len(unknown) == 1 else 'are'} not searched "
+                                       f"(searched: {', '.join(sorted(self.space)) or 'nothing'})")
 
     def _definition(self) -> Dict[str, Any]:
         """What makes a search: its space, fixed overrides, deletes and seeds."""
@@ -257,6 +285,7 @@ class OptunaSweep:
         heartbeats, no other worker's trial is still running (it may die and need a retry)."""
         interval = int(self.conf["heartbeat_interval"] or 0) if self.url else 0
         self.retry = RetryHeartbeatStaleTrialCallback(max_retry=self.conf["max_retry"])
+        self.deadline = time.monotonic() + self.conf["timeout"] if self.conf["timeout"] else None
         one_slot = type(self.launcher).__name__ == "BasicLauncher" or self.conf["n_jobs"] == 1
         done: "queue.Queue" = queue.Queue()
         in_flight: Dict[int, optuna.Trial] = {}
@@ -305,7 +334,13 @@ class OptunaSweep:
             done.put((trial.number, e))
 
     def _ask(self, study: optuna.Study, interval: int) -> Optional[optuna.Trial]:
-        """The next trial to run (a queued retry first), or None when this sweep has asked enough."""
+        """The next trial to run (a queued retry first), or None when this sweep has asked enough
+        or its `timeout` has passed (trials in flight then still finish)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            if self.deadline > 0:
+                log.info("timeout of %s s reached: no new trials", self.conf["timeout"])
+                self.deadline = 0.0
+            return None
         with self._exclusive(self.storage, study.study_name):
             if self.url:
                 fail_stale_trials(study, self.storage, self.retry)
@@ -408,12 +443,13 @@ class OptunaSweep:
     def _tell(self, study: optuna.Study, trial: optuna.Trial, seeds: Optional[List[int]],
               returns: Sequence[JobReturn]) -> None:
         labels = [str(s) for s in seeds] if seeds else ["job"]
-        values, failure = {}, None
+        values, extras, failure = {}, {}, None
         for label, ret in zip(labels, returns):
             try:
-                values[label] = _job_value(ret, len(self.directions))
+                values[label], extras[label] = _job_value(ret, len(self.directions), self.conf["metric_names"])
             except Exception as e:  # the job raised, or returned no usable value
                 failure = failure or (label, self._reason(ret, e), e)
+        self._store_metrics(trial, extras, seeds)
         dirs = {label: str(ret.hydra_cfg.hydra.runtime.output_dir) for label, ret in zip(labels, returns)
                 if ret.hydra_cfg is not None}
         if seeds:
@@ -442,6 +478,19 @@ class OptunaSweep:
         log_fn = log.warning if state == TrialState.FAIL else log.info
         log_fn("trial %d %s: %s | %s", trial.number, state.name, detail,
                " ".join(space_grammar.as_override(k, v) for k, v in trial.params.items()))
+
+    @staticmethod
+    def _store_metrics(trial: optuna.Trial, extras: Dict[str, Dict[str, float]], seeds) -> None:
+        """The metrics a job returned beside its objectives, as user attributes: each one's mean
+        over seeds (and, with seeds, each seed's dict)."""
+        if not any(extras.values()):
+            return
+        names = list(dict.fromkeys(k for per in extras.values() for k in per))
+        for name in names:
+            xs = [per[name] for per in extras.values() if name in per]
+            trial.set_user_attr(name, statistics.fmean(xs))
+        if seeds:
+            trial.set_user_attr("seed_metrics", extras)
 
     def _value(self, trial: optuna.Trial, per_seed: List[List[float]]):
         """The value told to Optuna: each objective's mean over seeds, with the std penalty."""
@@ -496,7 +545,8 @@ class OptunaSweep:
                 log.info("    Values: %s, Params: %s", t.values, t.params)
         OmegaConf.save(OmegaConf.create(results), self.sweep_dir / "optimization_results.yaml")
         if self.url:
-            log.info("inspect: python -m hydra_plugins.iqa_optuna_sweeper --storage %s --study %s",
+            log.info("inspect: %s --storage %s --study %s",
+                     self.conf["inspect_command"] or "python -m hydra_plugins.iqa_optuna_sweeper",
                      masked(self.url), study.study_name)
 
     def _confirm(self, study: optuna.Study, best: optuna.trial.FrozenTrial) -> Dict[str, Any]:

@@ -3,7 +3,7 @@
 - `creating_tables(url)`: held while a worker creates Optuna's tables in a new database.
 - `exclusive(storage, study_name)`: held while a worker counts the study's trials and asks for
   new ones, so that all workers together ask exactly `n_trials` (a PostgreSQL advisory lock, a
-  MySQL named lock, or a file lock beside a SQLite file).
+  MySQL named lock, or a file lock in a hidden folder beside a SQLite file).
 - `heartbeats(storage, trial_ids, interval)`: records the heartbeat of each trial a worker runs,
   so a worker killed mid-trial leaves a RUNNING trial whose heartbeat goes stale; the next worker
   to ask fails it and Optuna's retry callback queues a copy, which a worker then runs.
@@ -70,17 +70,26 @@ def creating_tables(url: str) -> Iterator[None]:
         engine.dispose()
 
 
+def lock_folder(database: str) -> Path:
+    """The hidden folder of a SQLite file's lock files (`outputs/.optuna.db.locks/` for
+    `outputs/optuna.db`): out of sight beside the database, one folder whatever the studies."""
+    path = Path(database).expanduser()
+    folder = path.with_name(f".{path.name}.locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextmanager
 def _held(engine: Engine, name: str) -> Iterator[None]:
     """A named lock for every process using this database: a PostgreSQL advisory lock, a MySQL
-    named lock, or a file lock beside a SQLite file."""
+    named lock, or a file lock in `lock_folder` of a SQLite file."""
     backend = engine.dialect.name
     if backend == "sqlite":
         database = engine.url.database
         if not database or database == ":memory:":
             yield
             return
-        with FileLock(f"{Path(database).expanduser()}.{_lock_key(name) & 0xFFFFFFFF:08x}.lock"):
+        with FileLock(str(lock_folder(database) / f"{_lock_key(name) & 0xFFFFFFFF:08x}.lock")):
             yield
         return
     if backend == "postgresql":

@@ -2,8 +2,8 @@
 
 Lists the studies in a storage; for one study prints the trial table (number, state, params,
 mean ± std over seeds, duration), the best trial with its run folders, the confirm runs on
-fresh seeds and the parameter importances, and writes optimisation-history, parallel-coordinate,
-slice and importance plots into the study's latest sweep folder (or --out).
+fresh seeds and the parameter importances, and writes the study page's figures (`study_figures`:
+history, parallel coordinates, slices, importances) into the study's latest sweep folder (or --out).
 """
 from __future__ import annotations
 
@@ -21,8 +21,6 @@ from hydra_plugins.iqa_optuna_sweeper._headline import OPTIMISTIC, headline
 from hydra_plugins.iqa_optuna_sweeper._search_space import as_override
 from hydra_plugins.iqa_optuna_sweeper._storage import masked, open_storage
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
-
-PLOTS = ("optimization_history", "parallel_coordinate", "slice", "param_importances")
 
 
 def _shown(line: str) -> str:
@@ -107,25 +105,24 @@ def confirm_lines(confirm: Optional[dict]) -> List[str]:
 
 
 def write_plots(study: optuna.Study, out_dir: Path) -> List[str]:
-    """One PNG per plot; a plot Optuna cannot draw yet (too few trials) is reported, not fatal."""
+    """The study page's figures (`study_figures`) as one PNG each; one not drawn yet (no complete
+    trial, several objectives) is reported, not fatal."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from optuna.visualization import matplotlib as vis
+
+    from hydra_plugins.iqa_optuna_sweeper.study_figures import figures, plain_text
 
     written = []
-    for name in PLOTS:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                axes = getattr(vis, f"plot_{name}")(study)
-            fig = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+    with plain_text():
+        for name, fig in figures(study).items():
+            if isinstance(fig, str):
+                written.append(f"{name}: not drawn ({fig})")
+                continue
             path = out_dir / f"study_{_file_part(study.study_name)}_{name}.png"
             fig.savefig(path, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
             written.append(str(path))
-        except (RuntimeError, ValueError, ZeroDivisionError) as e:
-            written.append(f"{name}: not drawn ({e})")
     return written
 
 

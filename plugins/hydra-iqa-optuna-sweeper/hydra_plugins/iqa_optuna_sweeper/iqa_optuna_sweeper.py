@@ -92,6 +92,10 @@ class IQAOptunaSweeperConf:
     heartbeat_interval: Optional[int] = 60
     grace_period: Optional[int] = None
     max_retry: Optional[int] = 3
+    metric_names: Optional[List[str]] = None  # the objectives' names; for a job returning a dict, the ones optimized
+    enqueue_trials: List[Dict[str, Any]] = field(default_factory=list)  # parameter sets tried first
+    timeout: Optional[float] = None  # seconds for the whole sweep: no new trial after it
+    inspect_command: Optional[str] = None  # the study inspector named at the end (default: this plugin's)
 
 
 store = ConfigStore.instance()
