@@ -11,10 +11,12 @@ from hydra_plugins.iqa_optuna_sweeper.reporting import current_trial
 from omegaconf import DictConfig
 from optuna import TrialPruned
 
-from iqa.cli import main_with_one_line_errors
+from iqa.cli import NOTHING_TO_RESUME, main_with_one_line_errors, user_error_line
 from iqa.config import register_configs
-from iqa.errors import IQAError
+from iqa.errors import ConfigError
 from iqa.report.runs import write_error
+from iqa.run_folder import RunFolder
+from iqa.run_lock import acquire, release
 from iqa.runtime.jobs import job_scope
 from iqa.train.job import run
 
@@ -40,18 +42,34 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     try:
+        acquire(out_dir)
+    except ConfigError as e:  # another live job's folder: its files are left alone
+        if hc.mode == RunMode.MULTIRUN:
+            log.error("%s", e)
+            return float("nan")
+        raise
+    try:
         with job_scope(cfg):
             return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
-    except (IQAError, TrialPruned) as e:
-        write_error(out_dir, e)
+    except KeyboardInterrupt:
+        if hc.mode == RunMode.RUN and not cfg.checkpoint and not RunFolder(out_dir).last.is_file():
+            raise KeyboardInterrupt(NOTHING_TO_RESUME) from None
+        raise
+    except Exception as e:
+        line = str(e) if isinstance(e, TrialPruned) else user_error_line(e)
+        if line is None:
+            raise  # a bug: its traceback
+        write_error(out_dir, e, line)
         if isinstance(e, TrialPruned):
             log.info("pruned: %s", e)
         else:
-            log.error("%s: %s", type(e).__name__, e)
+            log.error("%s: %s", type(e).__name__, line)
         if hc.mode == RunMode.MULTIRUN:
             return float("nan")
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        release(out_dir)
 
 
 if __name__ == "__main__":

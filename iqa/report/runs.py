@@ -26,9 +26,10 @@ CONFIRM_FOLDER = "confirm"
 CONFIRM_MARK = "stage=confirm"
 
 
-def write_error(out_dir, exc: BaseException) -> None:
-    """Record why a run ended without metrics, so tables and sweepers can say so."""
-    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": str(exc)})
+def write_error(out_dir, exc: BaseException, message: Optional[str] = None) -> None:
+    """Record why a run ended without metrics (`message`: its one line, else `str(exc)`), so tables
+    and sweepers can say so."""
+    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": message or str(exc)})
 
 
 @dataclass
