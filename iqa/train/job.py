@@ -28,7 +28,7 @@ from iqa.train import resume
 from iqa.train.callbacks import EarlyStopping, default_callbacks
 from iqa.train.fit import Fit
 from iqa.train.loggers import build_loggers
-from iqa.train.optim import build_optimizer, build_scheduler
+from iqa.train.optim import build_optimizer, build_scheduler, check_schedule
 
 log = logging.getLogger("iqa")
 
@@ -55,6 +55,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
 def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     """Everything the fit loop needs, built from the config (and restored from last.pt when resuming)."""
     start = time.perf_counter()
+    check_schedule(cfg.optim, cfg.scheduler, cfg.trainer.epochs)
     loggers = build_loggers(cfg)
     saved = resume.load(cfg, folder.path)
     device = resolve_device(cfg.runtime.device)
