@@ -166,6 +166,7 @@ ON_BAD_IMAGE = ("error", "skip")
 RANKING_LOSS = "iqa.train.losses.RankingLoss"  # its alpha and margin are range-checked here
 # The largest seed every consumer takes as it is (NumPy's legacy seeding, PYTHONHASHSEED for child processes).
 MAX_SEED = 2**32 - 1
+MIN_PATCH = 16  # the smallest loader.patch_size; an image with a shorter side fits no patch
 SEED_RANGE = f"an integer in [0, {MAX_SEED}]"
 
 
@@ -243,7 +244,7 @@ def validate(cfg: Any) -> None:
            t.epochs_per_session)
     _check(ld.batch_size >= 2, "loader.batch_size", ">= 2", ld.batch_size)
     _check(ld.eval_batch_size >= 1, "loader.eval_batch_size", ">= 1", ld.eval_batch_size)
-    _check(ld.patch_size >= 16, "loader.patch_size", ">= 16", ld.patch_size)
+    _check(ld.patch_size >= MIN_PATCH, "loader.patch_size", f">= {MIN_PATCH}", ld.patch_size)
     _check(ld.train_patch_num >= 1, "loader.train_patch_num", ">= 1", ld.train_patch_num)
     _check(ld.test_patch_num >= 1, "loader.test_patch_num", ">= 1", ld.test_patch_num)
     _one_of("loader.test_crops", ld.test_crops, TEST_CROPS)
