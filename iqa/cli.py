@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Callable, List, Optional
 
+import yaml
 from hydra.errors import CompactHydraException
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
@@ -37,6 +38,10 @@ def user_error_line(exc: BaseException) -> Optional[str]:
         if isinstance(e, IQAError):
             return str(e)
     for e in chain:
+        if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:  # a config file of the user's
+            mark = e.problem_mark
+            return _squash(f"{mark.name} is not valid YAML: {e.context or ''} {e.problem} "
+                           f"(line {mark.line + 1}, column {mark.column + 1})")
         if isinstance(e, (InterpolationResolutionError, MissingMandatoryValue)):  # `key=${nope}`, `key=???`
             return f"{e.full_key}: " + str(e).splitlines()[0] if e.full_key else str(e).splitlines()[0]
     if isinstance(exc, CompactHydraException):  # a bad override or config group

@@ -4,8 +4,9 @@ one line instead of mixing its files and log into the first one's.
 The lock is a `flock` on the folder's `.lock` file, which names the holder (pid and host). The
 kernel drops it when the holder ends, however it ends (Ctrl-C, SIGKILL, a crash), so a killed
 run leaves nothing that blocks its resume. A single run takes it before Hydra writes anything
-into `hydra.run.dir` (the `RunFolderCallback` of conf/config.yaml); every job, of a multirun and
-of any launcher, takes it on its own folder in its own process while it runs.
+into `hydra.run.dir`, and a multirun on its `hydra.sweep.dir` before the sweep starts (the
+`RunFolderCallback` of conf/config.yaml); every job, of any launcher, takes it on its own folder
+in its own process while it runs (a joblib worker or a cluster job too).
 On NFS, Linux maps `flock` onto NFS byte-range locks, which hold across machines (NFSv4, or v3
 with lockd); a file system without locks gets a warning and the run goes on unlocked.
 """
@@ -93,8 +94,8 @@ def _stop(error: ConfigError) -> None:
 
 
 class RunFolderCallback(Callback):
-    """Hydra callback: refuse an empty run or sweep folder, and lock a single run's folder before
-    Hydra writes its .hydra/ record and run.log into it."""
+    """Hydra callback: refuse an empty run or sweep folder, and lock a single run's folder (a
+    multirun's sweep folder) before Hydra writes its records and run.log into it."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
@@ -107,6 +108,9 @@ class RunFolderCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
-            _folder_key(config, "sweep")
+            acquire(_folder_key(config, "sweep"))
         except ConfigError as e:
             _stop(e)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        release(config.hydra.sweep.dir)
