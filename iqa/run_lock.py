@@ -82,8 +82,8 @@ def _folder_key(config: DictConfig, key: str) -> str:
     """hydra.run.dir / hydra.sweep.dir, resolved; ConfigError when empty (it would be the current folder)."""
     value = str(config.hydra[key].dir)
     if not value.strip():
-        raise ConfigError(f"hydra.{key}.dir='' is empty: give the folder the run writes into "
-                          f"(an empty one would be the current folder)")
+        raise ConfigError(f"hydra.{key}.dir='' is empty: name the folder to write into "
+                          f"(an empty name means the current folder)")
     return value
 
 
