@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterator, List
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from iqa.cli import file_error_line
 from iqa.errors import ConfigError
 
 log = logging.getLogger("iqa")
@@ -87,9 +88,10 @@ def _folder_key(config: DictConfig, key: str) -> str:
     return value
 
 
-def _stop(error: ConfigError) -> None:
+def _stop(error: Exception) -> None:
     """End the command with the error's one line (Hydra turns an exception of a callback into a warning)."""
-    print(f"error: {error}", file=sys.stderr, flush=True)
+    line = file_error_line(error) if isinstance(error, OSError) else None
+    print(f"error: {line or error}", file=sys.stderr, flush=True)
     sys.exit(1)
 
 
@@ -100,7 +102,7 @@ class RunFolderCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             acquire(_folder_key(config, "run"))
-        except ConfigError as e:
+        except (ConfigError, OSError) as e:  # in use, or a folder that cannot be made
             _stop(e)
 
     def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -109,7 +111,7 @@ class RunFolderCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         try:
             acquire(_folder_key(config, "sweep"))
-        except ConfigError as e:
+        except (ConfigError, OSError) as e:
             _stop(e)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
