@@ -18,19 +18,18 @@ import logging
 import os
 import socket
 import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from iqa.cli import file_error_line
 from iqa.errors import ConfigError
+from iqa.run_folder import RunFolder
 
 log = logging.getLogger("iqa")
 
-LOCK_NAME = ".lock"
 _held: Dict[Path, List[int]] = {}  # resolved folder -> [fd, holds]: a process may take its own lock again
 
 
@@ -41,7 +40,7 @@ def acquire(folder) -> None:
         _held[key][1] += 1
         return
     key.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(RunFolder(key).lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
@@ -68,15 +67,6 @@ def release(folder) -> None:
     if entry[1] == 0:
         del _held[key]
         os.close(entry[0])
-
-
-@contextmanager
-def run_folder_lock(folder) -> Iterator[None]:
-    acquire(folder)
-    try:
-        yield
-    finally:
-        release(folder)
 
 
 def _folder_key(config: DictConfig, key: str) -> str:

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from fake_datasets import make_csv, write_csv
-from helpers import ROOT, TINY, compose, fails_in_process, run_py, run_py_env, tiny_checkpoint
+from helpers import ROOT, TINY, compose, fails_in_process, run_py, run_py_env
 from iqa import predict
 from iqa.cli import NOTHING_TO_RESUME, user_error_line
 from iqa.config import validate
