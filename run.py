@@ -15,9 +15,9 @@ from hydra.types import RunMode
 from hydra_plugins.iqa_optuna_sweeper.reporting import ENV as TRIAL_ENV, current_trial
 from omegaconf import DictConfig
 
-from iqa.cli import log_to_files_only, main_with_one_line_errors
+from iqa.cli import NOTHING_TO_RESUME, log_to_files_only, main_with_one_line_errors, user_error_line
 from iqa.config import register_configs
-from iqa.errors import IQAError
+from iqa.errors import ConfigError
 
 register_configs()
 log = logging.getLogger("iqa")
@@ -52,28 +52,46 @@ def main(cfg: DictConfig) -> float:
     exit_if_mismatched()  # one line, not a traceback from deep inside torchvision (before anything imports it)
     from iqa.report.runs import write_error
     from iqa.run_folder import RunFolder
+    from iqa.run_lock import acquire, release
     from iqa.runtime.jobs import job_scope
     from iqa.train.job import run
 
     hc = HydraConfig.get()
     out_dir = hc.runtime.output_dir
     try:
+        acquire(out_dir)
+    except ConfigError as e:  # another live job's folder: its files are left alone
+        if hc.mode == RunMode.MULTIRUN:
+            log.error("%s", e)
+            return float("nan")
+        raise
+    pruned = trial_pruned()
+    try:
         with job_scope(cfg):
             return run(cfg, out_dir, on_epoch=epoch_reporter(cfg))
-    except (IQAError, *trial_pruned()) as e:
-        write_error(out_dir, e)
-        if not isinstance(e, IQAError):
+    except KeyboardInterrupt:
+        if hc.mode == RunMode.RUN and not cfg.checkpoint and not RunFolder(out_dir).last.is_file():
+            raise KeyboardInterrupt(NOTHING_TO_RESUME) from None
+        raise
+    except Exception as e:
+        line = str(e) if isinstance(e, pruned) else user_error_line(e)
+        if line is None:
+            raise  # a bug: its traceback
+        write_error(out_dir, e, line)
+        if isinstance(e, pruned):
             log.info("pruned: %s", e)
             if not cfg.trainer.keep_resume_state:  # a pruned trial is never resumed: its weights are best.pt's
                 RunFolder(out_dir).last.unlink(missing_ok=True)
         elif hc.mode == RunMode.MULTIRUN:
-            log.error("%s: %s", type(e).__name__, e)
+            log.error("%s: %s", type(e).__name__, line)
         else:  # the console gets the one `error:` line below; run.log keeps it too
-            log_to_files_only(log, f"{type(e).__name__}: {e}")
+            log_to_files_only(log, f"{type(e).__name__}: {line}")
         if hc.mode == RunMode.MULTIRUN:
             return float("nan")
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        release(out_dir)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,9 @@ import os
 import sys
 from typing import Callable, List, Optional
 
+import yaml
 from hydra.errors import CompactHydraException
+from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from iqa.errors import IQAError
 
@@ -36,6 +38,13 @@ def user_error_line(exc: BaseException) -> Optional[str]:
     for e in chain:
         if isinstance(e, IQAError):
             return str(e)
+    for e in chain:
+        if isinstance(e, yaml.MarkedYAMLError) and e.problem_mark is not None:  # a config file of the user's
+            mark = e.problem_mark
+            return _squash(f"{mark.name} is not valid YAML: {e.context or ''} {e.problem} "
+                           f"(line {mark.line + 1}, column {mark.column + 1})")
+        if isinstance(e, (InterpolationResolutionError, MissingMandatoryValue)):  # `key=${nope}`, `key=???`
+            return f"{e.full_key}: " + str(e).splitlines()[0] if e.full_key else str(e).splitlines()[0]
     if isinstance(exc, CompactHydraException):  # a bad override or config group
         cause = exc.__cause__
         message = str(exc).split("Config search path")[0]  # a missing config lists the whole path
@@ -62,6 +71,12 @@ def log_to_files_only(logger: logging.Logger, message: str) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+INTERRUPTED = ("interrupted: a run continues from its last checkpoint with trainer.resume=true; "
+               "a sweep continues its study when the same command runs again")
+NOTHING_TO_RESUME = ("interrupted before the run saved its first checkpoint (checkpoints/last.pt): there is "
+                     "nothing to resume, run the same command again without trainer.resume")
 
 
 def exit_status(command: Callable[[], object]) -> int:
@@ -92,9 +107,8 @@ def main_with_one_line_errors(entry: Callable[[], object]) -> int:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         entry()
-    except KeyboardInterrupt:
-        print("interrupted: a run continues from its last checkpoint with trainer.resume=true; "
-              "a sweep continues its study when the same command runs again", file=sys.stderr, flush=True)
+    except KeyboardInterrupt as e:  # run.py says when there is nothing to resume
+        print(str(e) if str(e) == NOTHING_TO_RESUME else INTERRUPTED, file=sys.stderr, flush=True)
         return 130
     except Exception as e:
         line = user_error_line(e)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 from iqa.config_keys import check_known_keys
 from iqa.errors import ConfigError
@@ -174,12 +174,25 @@ ON_BAD_IMAGE = ("error", "skip")
 RANKING_LOSS = "iqa.train.losses.RankingLoss"  # its alpha and margin are range-checked here
 # The largest seed every consumer takes as it is (NumPy's legacy seeding, PYTHONHASHSEED for child processes).
 MAX_SEED = 2**32 - 1
+MIN_PATCH = 16  # the smallest loader.patch_size; an image with a shorter side fits no patch
 SEED_RANGE = f"an integer in [0, {MAX_SEED}]"
 
 
 def _check(ok: bool, key: str, allowed: str, value: Any) -> None:
     if not ok:
         raise ConfigError(f"{key}={value!r} is out of range: must be {allowed}")
+
+
+def _is_number(value: Any, integer: bool = False) -> bool:
+    """A real number (an integer when `integer`), not a bool, string or list: keys of `_target_`
+    nodes have no schema type, so a value of the wrong type reaches here."""
+    kinds = (int,) if integer else (int, float)
+    return isinstance(value, kinds) and not isinstance(value, bool)
+
+
+def _plain(value: Any) -> Any:
+    """A config value as it reads in a message (a list, not a ListConfig)."""
+    return OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value
 
 
 def _one_of(key: str, value: Any, options: tuple) -> None:
@@ -206,7 +219,9 @@ def validate(cfg: Any) -> None:
     _check(isinstance(m.fusion, DictConfig) and "_target_" in m.fusion, "model.fusion",
            "a config node with a _target_ (pick one with model/fusion=NAME)", m.fusion)
     if cfg.loss._target_ == RANKING_LOSS:
+        _check(_is_number(cfg.loss.alpha), "loss.alpha", "a number in [0, 1]", _plain(cfg.loss.alpha))
         _check(0.0 <= cfg.loss.alpha <= 1.0, "loss.alpha", "in [0, 1]", cfg.loss.alpha)
+        _check(_is_number(cfg.loss.margin), "loss.margin", "a number >= 0", _plain(cfg.loss.margin))
         _check(cfg.loss.margin >= 0.0, "loss.margin", ">= 0", cfg.loss.margin)
     _check(t.lr_ratio > 0, "trainer.lr_ratio", "> 0", t.lr_ratio)
     _check(0.0 < d.test_fraction < 1.0, "data.test_fraction", "in (0, 1)", d.test_fraction)
@@ -221,8 +236,10 @@ def validate(cfg: Any) -> None:
     _one_of("data.on_bad_image", d.on_bad_image, ON_BAD_IMAGE)
     for key, node in [("data", d), *((f"data.sets.{n}", v) for n, v in d.sets.items())]:
         short_side = node.get("short_side")
-        _check(short_side in (None, 0) or short_side >= 16, f"{key}.short_side",
-               ">= 16, or 0 to keep sizes", short_side)
+        _check(short_side is None or _is_number(short_side, integer=True), f"{key}.short_side",
+               "an integer >= 16, or 0 to keep sizes", _plain(short_side))
+        _check(short_side in (None, 0) or short_side >= 16, f"{key}.short_side", ">= 16, or 0 to keep sizes",
+               short_side)
     _check(len(set(d.cross)) == len(d.cross) and d.name not in d.cross, "data.cross",
            f"distinct names other than the training set {d.name!r}", list(d.cross))
     _check(t.epochs >= 1, "trainer.epochs", ">= 1", t.epochs)
@@ -235,7 +252,7 @@ def validate(cfg: Any) -> None:
            t.epochs_per_session)
     _check(ld.batch_size >= 2, "loader.batch_size", ">= 2", ld.batch_size)
     _check(ld.eval_batch_size >= 1, "loader.eval_batch_size", ">= 1", ld.eval_batch_size)
-    _check(ld.patch_size >= 16, "loader.patch_size", ">= 16", ld.patch_size)
+    _check(ld.patch_size >= MIN_PATCH, "loader.patch_size", f">= {MIN_PATCH}", ld.patch_size)
     _check(ld.train_patch_num >= 1, "loader.train_patch_num", ">= 1", ld.train_patch_num)
     _check(ld.test_patch_num >= 1, "loader.test_patch_num", ">= 1", ld.test_patch_num)
     _one_of("loader.test_crops", ld.test_crops, TEST_CROPS)

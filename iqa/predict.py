@@ -124,7 +124,10 @@ def score_files(model, files: List[Path], short_side: Optional[int], loader_cfg,
 
 def check_output(output: str) -> None:
     """DataError, before any scoring, when `output` cannot be written (its folder is a file, or is
-    not writable)."""
+    not writable, or it is a folder itself)."""
+    if Path(output).expanduser().is_dir():
+        raise DataError(f"output={output} is a folder: name the file to write, e.g. "
+                        f"output={os.path.join(output, 'scores.csv')}")
     folder = Path(output).expanduser().resolve().parent
     existing = next(p for p in (folder, *folder.parents) if p.exists())
     if not existing.is_dir():

@@ -22,6 +22,11 @@ class RunFolder:
         return self.path / "metrics.json"
 
     @property
+    def lock(self) -> Path:
+        """Locked by the process that uses the folder (iqa.run_lock); names it (pid and host)."""
+        return self.path / ".lock"
+
+    @property
     def error(self) -> Path:
         """Why a run ended without metrics (a user error or a pruned trial)."""
         return self.path / "error.json"

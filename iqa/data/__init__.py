@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from iqa.build import build as build_node
+from iqa.config import MIN_PATCH
 from iqa.data.fileset import FIELDS, dataset_settings, file_imageset
 from iqa.data import splits
 from iqa.data.imageset import ImageSet
@@ -102,6 +103,10 @@ def build(data_cfg, loader_cfg, progress: bool = False, training: bool = True) -
         if part is not None:
             check_rankable(part)
     for part in [train, val, test, *cross.values()]:
+        if part is not None and part.min_side() < MIN_PATCH:  # no patch size fits: the image is at fault
+            img, name = min(zip(part.images, part.names), key=lambda pair: min(pair[0].shape[:2]))
+            raise DataError(f"{part.name}: image {name} is {img.shape[1]}x{img.shape[0]} pixels, smaller than the "
+                            f"smallest patch ({MIN_PATCH} px a side): remove it from the dataset")
         if part is not None and loader_cfg.patch_size > part.min_side():
             raise ConfigError(
                 f"loader.patch_size={loader_cfg.patch_size} is larger than the smallest image side "

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Optional
 
 from iqa.data.fileset import DatasetSettings
-from iqa.data.metadata import Records, file_names, need_file, numbers, read_table, records, split_parts
+from iqa.data.metadata import (Records, file_names, need_file, numbers, read_table, records, same_files,
+                               split_parts)
 from iqa.errors import DataError
 
 
@@ -18,8 +19,10 @@ def read(settings: DatasetSettings, official: Optional[str]) -> Records:
     if official and official not in table:
         raise DataError(f"{path} has no column {official!r}, which "
                         f"{'data.split=official' if official == 'split' else 'data.split_column'} needs")
+    files = file_names(table["path"], path, "path")
+    same_files(files, settings.path("images"), path, "path")
     return records(
-        file_names(table["path"], path, "path"),
+        files,
         numbers(table[settings.label], path, settings.label),
         groups=table.get("group"),
         split=split_parts(table[official], path, official) if official else None,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,10 @@ def need_file(path: Path, what: str) -> Path:
 def _columns(header: Sequence, path: Path, required: Sequence[str]) -> Dict[str, int]:
     """Column name -> position, or DataError naming the first required column that is absent."""
     names = [str(h).strip() if h is not None else "" for h in header]
+    for i, name in enumerate(names):
+        if name and name in names[:i]:
+            raise DataError(f"{path} has two columns named {name!r} (columns {names.index(name) + 1} and {i + 1}): "
+                            f"rename or remove one")
     for col in required:
         if col not in names:
             raise DataError(f"{path} has no column {col!r} (columns: {', '.join(n for n in names if n)})")
@@ -102,6 +107,21 @@ def split_parts(values: Sequence, path: Path, column: str) -> List[str]:
                             f"(use train, val or test)")
         out.append(part)
     return out
+
+
+def same_files(names: Sequence[str], image_dir: Path, path: Path, column: str) -> None:
+    """DataError when two rows name one file under spellings `file_names` cannot tell apart (an
+    absolute path and a relative one, a symlink, a hard link): compared by device and inode."""
+    seen: Dict[tuple, int] = {}
+    for i, name in enumerate(names):
+        try:
+            st = os.stat(image_dir / name)
+        except OSError:
+            continue  # a missing file is reported with the images
+        first = seen.setdefault((st.st_dev, st.st_ino), i)
+        if first != i:
+            raise DataError(f"{path} row {i + 2} column {column!r}: {name!r} is listed twice: row {first + 2} names "
+                            f"the same file (as {names[first]!r})")
 
 
 def file_names(values: Sequence, path: Path, column: str) -> List[str]:

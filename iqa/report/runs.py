@@ -6,15 +6,19 @@ a folder with neither is a job that was interrupted or is still running.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import yaml
 from omegaconf import OmegaConf
 
 from iqa.atomic import write_json
 from iqa.run_folder import RunFolder
+
+log = logging.getLogger("iqa")
 
 PRUNED = "TrialPruned"
 # Overrides that identify one replicate of a configuration, not the configuration itself: the
@@ -28,9 +32,10 @@ CONFIRM_MARK = "stage=confirm"
 CONFIRM_MARKS = {CONFIRM_FOLDER: CONFIRM_MARK, "confirm_baseline": "stage=confirm_baseline"}
 
 
-def write_error(out_dir, exc: BaseException) -> None:
-    """Record why a run ended without metrics, so tables and sweepers can say so."""
-    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": str(exc)})
+def write_error(out_dir, exc: BaseException, message: Optional[str] = None) -> None:
+    """Record why a run ended without metrics (`message`: its one line, else `str(exc)`), so tables
+    and sweepers can say so."""
+    write_json(RunFolder(out_dir).error, {"error": type(exc).__name__, "message": message or str(exc)})
 
 
 @dataclass
@@ -90,7 +95,7 @@ def _split_seed(folder: RunFolder, metrics: Optional[Dict]) -> Optional[int]:
 def load_run(path: Path) -> Run:
     """Read one run folder (one that has `.hydra/overrides.yaml`)."""
     folder = RunFolder(path)
-    overrides = tuple(str(o) for o in OmegaConf.load(folder.overrides))
+    overrides = _overrides(folder.overrides)
     seed = next((int(o.split("=", 1)[1]) for o in overrides if override_key(o) == "seed"), None)
     metrics = _read_json(folder.metrics)
     if metrics is not None:
@@ -109,8 +114,26 @@ def _natural(path: Path) -> List:
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", str(path))]
 
 
+def _overrides(path: Path) -> Tuple[str, ...]:
+    """Hydra's list of a job's overrides; ValueError when the file is not a YAML list of strings."""
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"it is not YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(loaded, list) or not all(isinstance(o, str) for o in loaded):
+        raise ValueError("it is not a list of overrides")
+    return tuple(loaded)
+
+
 def scan(sweep_dir) -> List[Run]:
-    """Every run folder under a sweep folder, in path order."""
+    """Every run folder under a sweep folder, in path order; one whose overrides.yaml cannot be read
+    (damaged, or edited by hand) is left out with a warning."""
     sweep_dir = Path(sweep_dir)
     folders = sorted((p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")), key=_natural)
-    return [load_run(p) for p in folders]
+    runs = []
+    for folder in folders:
+        try:
+            runs.append(load_run(folder))
+        except ValueError as e:
+            log.warning("skipping run folder %s: its .hydra/overrides.yaml cannot be read: %s", folder, e)
+    return runs

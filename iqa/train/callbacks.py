@@ -12,7 +12,6 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from iqa.atomic import write_csv
-from iqa.evaluation.evaluate import prediction_rows
 from iqa.runtime.repro import rng_state
 from iqa.train import checkpoint
 from iqa.train.fingerprint import BatchFingerprints
@@ -33,7 +32,7 @@ class Callback:
         """After an epoch's evaluation; `row` is its history.csv row (every metric included)."""
 
     def on_fit_end(self, fit, metrics: dict) -> None:
-        """After metrics.json is written."""
+        """After the run folder's files are written, metrics.json last."""
 
 
 class Fingerprints(Callback):
@@ -66,7 +65,7 @@ class Checkpoints(Callback):
         if not fit.cfg.trainer.save_checkpoints:
             return
         if fit.state.best_epoch == epoch:
-            checkpoint.save(fit.folder.best, fit.model, None, None, epoch, row, fit.resolved_config)
+            self.save_best(fit, epoch, row)
         fit.state.elapsed_s = time.perf_counter() - fit.start
         resume = {"state": fit.state.to_checkpoint(), "threads": torch.get_num_threads(),
                   "rng": rng_state(fit.all_loaders)}
@@ -76,6 +75,11 @@ class Checkpoints(Callback):
     def on_fit_end(self, fit, metrics) -> None:
         if not fit.cfg.trainer.keep_resume_state:
             fit.folder.last.unlink(missing_ok=True)
+
+    @staticmethod
+    def save_best(fit, epoch: int, row: Dict[str, float]) -> None:
+        """best.pt of `epoch` (also rebuilt by a resumed run from last.pt when that is the best epoch)."""
+        checkpoint.save(fit.folder.best, fit.model, None, None, epoch, row, fit.resolved_config)
 
 
 class History(Callback):
@@ -91,15 +95,6 @@ class SplitFile(Callback):
 
     def on_fit_start(self, fit) -> None:
         fit.bundle.split.write(fit.folder.split)
-
-
-class Predictions(Callback):
-    """predictions.csv: set,image,mos,pred for every image evaluated at the selected epoch, so
-    every reported number can be recomputed."""
-
-    def on_fit_end(self, fit, metrics) -> None:
-        write_csv(fit.folder.predictions, prediction_rows(fit.state.best_results, fit.bundle),
-                  ["set", "image", "mos", "pred"])
 
 
 class EpochHook(Callback):
@@ -128,7 +123,7 @@ class EarlyStopping(Callback):
 def default_callbacks(on_epoch: Optional[Callable] = None, loggers: Optional[List[Callback]] = None) -> List[Callback]:
     """The run's callbacks in the order they act after an epoch: checkpoints, history (or the
     configured loggers, iqa.train.loggers), the sweeper's report, then the decision to stop
-    (split.csv at the start; predictions.csv at the end, before the loggers upload the run folder)."""
+    (split.csv at the start)."""
     loggers = [History()] if loggers is None else loggers
-    return [SplitFile(), Fingerprints(), Checkpoints(), Predictions(), *loggers,
+    return [SplitFile(), Fingerprints(), Checkpoints(), *loggers,
             *([EpochHook(on_epoch)] if on_epoch else []), EarlyStopping()]

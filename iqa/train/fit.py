@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List
 
+import numpy as np
 from tqdm.auto import tqdm
 
+from iqa.errors import TrainingError
 from iqa.evaluation.evaluate import evaluate_all, flat_metrics
 from iqa.run_folder import RunFolder
 from iqa.runtime.accel import Accel
@@ -65,6 +67,7 @@ class Fit:
                 self.net, self.train_loader, self.loss_fn, self.optimizer, self.device, epoch, self.progress,
                 lambda *batch: self._each("on_train_batch", *batch), self.accel)}
             results = evaluate_all(self.net, self.loaders, self.device, self.accel)
+            _check_finite(results, epoch)
             flat = flat_metrics(results)
             row.update(lrs)
             row.update(flat)
@@ -79,6 +82,17 @@ class Fit:
 
     def finish(self, metrics: dict) -> None:
         self._each("on_fit_end", metrics)
+
+
+def _check_finite(results: Dict[str, Dict], epoch: int) -> None:
+    """TrainingError when the model predicts NaN or Inf: the weights diverged in the epoch's last
+    steps, after the last loss the training loop checked."""
+    for key, r in results.items():
+        bad = ~np.isfinite(np.asarray(r["pred"], dtype=np.float64))
+        if bad.any():
+            raise TrainingError(f"loss became nan after epoch {epoch}: the weights diverged in its last step and "
+                                f"the model predicts nan or inf for {int(bad.sum())} of {bad.size} {key} images; "
+                                f"lower optim.lr or check the data")
 
 
 def _fmt(row: Dict) -> str:

@@ -15,10 +15,10 @@ import torch
 from omegaconf import OmegaConf
 
 from iqa import data, models
-from iqa.atomic import write_json
+from iqa.atomic import write_csv, write_json
 from iqa.build import build
 from iqa.errors import TrainingError
-from iqa.evaluation.evaluate import eval_loaders, selection_metric, summary
+from iqa.evaluation.evaluate import eval_loaders, prediction_rows, selection_metric, summary
 from iqa.evaluation.metrics import OPTIMISTIC, selected_on_test
 from iqa.report import plots
 from iqa.run_folder import RunFolder
@@ -29,7 +29,7 @@ from iqa.train import resume
 from iqa.train.callbacks import EarlyStopping, default_callbacks
 from iqa.train.fit import Fit
 from iqa.train.loggers import build_loggers
-from iqa.train.optim import build_optimizer, build_scheduler
+from iqa.train.optim import build_optimizer, build_scheduler, check_schedule
 
 log = logging.getLogger("iqa")
 
@@ -56,6 +56,7 @@ def run(cfg, out_dir, on_epoch: Optional[Callable[[int, Dict[str, float]], None]
 def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
     """Everything the fit loop needs, built from the config (and restored from last.pt when resuming)."""
     start = time.perf_counter()
+    check_schedule(cfg.optim, cfg.scheduler, cfg.trainer.epochs)
     loggers = build_loggers(cfg)
     saved = resume.load(cfg, folder.path)
     device = resolve_device(cfg.runtime.device)
@@ -88,7 +89,8 @@ def build_fit(cfg, folder: RunFolder, on_epoch=None) -> Fit:
 
 
 def finish(fit: Fit) -> float:
-    """metrics.json, plots and the last line, once the fit loop is done; NaN when the run paused."""
+    """predictions.csv, the plots, metrics.json (last) and the last line, once the fit loop is done;
+    NaN when the run paused."""
     cfg, state, folder = fit.cfg, fit.state, fit.folder
     if not EarlyStopping.stalled(cfg.trainer, state) and state.epochs_done < cfg.trainer.epochs:
         line = resume.pause_message(folder.path, state.epochs_done, cfg.trainer)
@@ -116,17 +118,21 @@ def finish(fit: Fit) -> float:
         "skipped_images": fit.bundle.skipped_images(),
         "last": summary(state.history[-1], cross),
     }
-    write_json(folder.metrics, metrics)
+    write_csv(folder.predictions, prediction_rows(state.best_results, fit.bundle), ["set", "image", "mos", "pred"])
     plots.curves(state.history, folder.curves, state.best_epoch, plots.run_title(cfg), fit.monitor)
     test = state.best_results["test"]
     plots.scatter(test["pred"], test["mos"], folder.scatter,
                   f"{cfg.data.name} test, epoch {state.best_epoch}: SRCC {best['test_srcc']:.3f}")
+    write_json(folder.metrics, metrics)  # last of the run folder's files: its presence means the run finished
     fit.finish(metrics)
     crosses = " ".join(f"{n}_srcc={metrics['cross'][n]['srcc']:.4f}" for n in cross)
     line = (f"run folder: {folder.path} | best epoch {state.best_epoch}/{state.epochs_done} | "
             f"test_srcc={metrics['test_srcc']:.4f} test_plcc={metrics['test_plcc']:.4f} {crosses}".rstrip())
     if metrics["selected_on_test"]:
         line += f" | {OPTIMISTIC} ({fit.monitor})"
-    (log.warning if metrics["selected_on_test"] else log.info)(line)
+    lost = cfg.trainer.save_checkpoints and not folder.best.is_file()
+    if lost:
+        line += f" | no checkpoints/best.pt: the weights of epoch {state.best_epoch} were lost before a resume"
+    (log.warning if metrics["selected_on_test"] or lost else log.info)(line)
     print(line, flush=True)
     return float(best[cfg.objective])

@@ -39,6 +39,34 @@ def build_scheduler(optimizer: torch.optim.Optimizer, sched_cfg):
     return build(sched_cfg, "scheduler", optimizer)
 
 
+# What a misconfigured optimizer or scheduler raises (a zero step_size or T_max divides by zero, a
+# short betas list is indexed past its end), often only when first stepped.
+ARGUMENT_ERRORS = (ArithmeticError, LookupError, TypeError, ValueError)
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".rstrip(": ")
+
+
+def check_schedule(optim_cfg, sched_cfg, epochs: int) -> None:
+    """ConfigError before any data is read or any epoch trained when the optimizer or the scheduler
+    fails on a throwaway parameter stepped `epochs` times; draws no random numbers."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = build(optim_cfg, "optim", [{"params": [param], "name": "probe"}])
+    except ARGUMENT_ERRORS as e:
+        raise ConfigError(f"optim: {optim_cfg._target_} rejected its arguments ({_first_line(e)})") from None
+    scheduler = build_scheduler(optimizer, sched_cfg)
+    param.grad = torch.zeros(1)
+    for what, node, step in (("optim", optim_cfg, optimizer.step), ("scheduler", sched_cfg, scheduler.step)):
+        try:
+            for _ in range(epochs if what == "scheduler" else 1):
+                step()
+        except ARGUMENT_ERRORS as e:
+            raise ConfigError(f"{what}: {node._target_} fails when stepped ({_first_line(e)}): check its "
+                              f"arguments") from None
+
+
 def current_lrs(optimizer: torch.optim.Optimizer) -> dict:
     """{'lr_backbone': ..., 'lr_head': ...} as logged in history.csv."""
     return {f"lr_{g['name']}": g["lr"] for g in optimizer.param_groups}

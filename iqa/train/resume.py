@@ -24,7 +24,7 @@ from iqa.errors import ConfigError, DataError
 from iqa.run_folder import RunFolder
 from iqa.runtime.repro import set_rng_state
 from iqa import checkpoint_file as checkpoint
-from iqa.train.callbacks import EarlyStopping
+from iqa.train.callbacks import Checkpoints, EarlyStopping
 from iqa.train.state import FitState
 
 log = logging.getLogger("iqa")
@@ -143,7 +143,7 @@ def restore(saved: dict, fit) -> None:
     fit.state = FitState.from_checkpoint(r["state"])
     fit.start -= fit.state.elapsed_s
     write_csv(fit.folder.history, fit.state.history)
-    _bring_best_checkpoint(Path(saved["path"]), fit.folder.best, fit.state.best_epoch)
+    _restore_best_checkpoint(saved, fit)
     set_rng_state(r["rng"], fit.all_loaders)
     if r["threads"] != torch.get_num_threads():
         log.warning("resuming with %d torch threads where the interrupted run had %d: float sums change order, "
@@ -153,16 +153,40 @@ def restore(saved: dict, fit) -> None:
              fit.state.elapsed_s)
 
 
-def _bring_best_checkpoint(source: Path, target: Path, best_epoch: int) -> None:
-    """When resuming into another folder, copy the interrupted run's best.pt along."""
-    best = source.parent / target.name
-    if source.parent.resolve() == target.parent.resolve() or best_epoch == 0:
+def _is_best(path: Path, epoch: int) -> bool:
+    try:
+        return path.is_file() and checkpoint.load(path).get("epoch") == epoch
+    except DataError:
+        return False
+
+
+def _restore_best_checkpoint(saved: dict, fit) -> None:
+    """Make the run folder's best.pt that of the best epoch so far, whatever happened to it.
+
+    A readable best.pt of that epoch next to the resumed last.pt is kept (copied along when resuming
+    into another folder). A missing, damaged or other-epoch one is rebuilt from last.pt when the
+    best epoch is last.pt's epoch (the same weights, optimizer and scheduler); otherwise that
+    epoch's weights are lost: the bad file is removed with a warning, the run's metrics still come
+    from the best epoch's recorded predictions, and best.pt is saved again if a later epoch improves.
+    """
+    best_epoch = fit.state.best_epoch
+    if best_epoch == 0 or not fit.cfg.trainer.save_checkpoints:
         return
-    if best.is_file() and checkpoint.load(best)["epoch"] == best_epoch:
-        replace_with(target, lambda tmp: shutil.copyfile(best, tmp))
-    else:
-        log.warning("no best.pt of epoch %d next to %s: this folder gets a best.pt only if a later "
-                    "epoch improves", best_epoch, source)
+    source, target = Path(saved["path"]).parent / fit.folder.best.name, fit.folder.best
+    if _is_best(source, best_epoch):
+        if source.resolve() != target.resolve():
+            replace_with(target, lambda tmp: shutil.copyfile(source, tmp))
+        return
+    if saved["epoch"] == best_epoch:
+        Checkpoints.save_best(fit, best_epoch, fit.state.history[-1])
+        log.warning("%s is missing or damaged: rebuilt it from %s (epoch %d, the best one)", source, saved["path"],
+                    best_epoch)
+        return
+    if target.exists() and not _is_best(target, best_epoch):
+        target.unlink()
+    log.warning("%s is missing or damaged and the best epoch %d is older than %s: its weights are lost (the "
+                "run's metrics still come from that epoch); best.pt is saved again if a later epoch improves",
+                source, best_epoch, saved["path"])
 
 
 def epochs_to_run(trainer_cfg, state: FitState) -> range:
