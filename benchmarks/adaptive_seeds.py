@@ -18,6 +18,7 @@ sampler seeds, for each noise level.
 
     python benchmarks/adaptive_seeds.py                    # -> benchmarks/results/adaptive_seeds.json
     python benchmarks/adaptive_seeds.py --repeats 3 --noise 0.003     # a quick look
+    python benchmarks/adaptive_seeds.py --table benchmarks/results/adaptive_seeds.json   # the docs' tables
 """
 from __future__ import annotations
 
@@ -142,8 +143,26 @@ def summarize(rows: List[Dict]) -> Dict:
     return out
 
 
+def tables(result: Dict) -> str:
+    """The markdown tables of docs/benchmarks.md and docs/sweeps.md, from a result file."""
+    k, tol = result["settings"]["seeds"], result["settings"]["tolerance"]
+    lines = ["| challenger's true value − incumbent's | P(stopped before its K-th seed) | mean seeds run |",
+             "|---|---:|---:|"]
+    lines += [f"| {r['delta_sigma']:+.1f} σ{' (as good or better: an error)' if r['delta_sigma'] >= 0 else ''} | "
+              f"{r['p_stopped']:.3f} | {r['mean_seeds']:.2f} of {k} |" for r in result["rule"]]
+    lines += ["", f"| seed noise σ | policy | budget (jobs) | jobs used | trials | regret vs best tried | "
+              f"regret vs optimum | P(within {tol} of best tried) |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    names = {"one_seed": "1 seed per trial", "fixed": f"{k} fixed seeds", "adaptive": f"adaptive, up to {k} seeds"}
+    for r in result["searches"]:
+        lines.append(f"| {r['noise']} | {names[r['policy']]} | {r['budget']} | {r['jobs']:.1f} | {r['trials']:.1f} | "
+                     f"{r['regret_tried']:.4f} ± {r['regret_tried_se']:.4f} | {r['regret_optimum']:.4f} ± "
+                     f"{r['regret_optimum_se']:.4f} | {r['within_tolerance']:.2f} ± {r['within_tolerance_se']:.2f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--table", type=Path, metavar="JSON", help="only print the markdown tables of a result file")
     ap.add_argument("--repeats", type=int, default=20, help="searches per policy and noise level")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.001, 0.003, 0.01],
                     help="seed standard deviations (the objective spans 0.82 to 0.90)")
@@ -155,6 +174,9 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=0.05, help="race_alpha of the rule's simulation")
     ap.add_argument("--out", type=Path, default=RESULTS / "adaptive_seeds.json")
     args = ap.parse_args()
+    if args.table:
+        print(tables(json.loads(args.table.read_text())))
+        return
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     started = time.time()
     rng = np.random.default_rng(0)

@@ -70,6 +70,10 @@ def test_a_bad_trial_stops_after_min_seeds_a_close_one_runs_more_and_the_incumbe
     assert not (tmp_path / "s" / "trial_1" / f"seed_{min_seeds + 1}").exists()
     best = OmegaConf.load(tmp_path / "s" / "optimization_results.yaml")
     assert best.best_params == {"x": 0.0} and best.best_value == pytest.approx(expected(0.0, SEEDS))
+    shown = subprocess.run([sys.executable, "-m", "hydra_plugins.iqa_optuna_sweeper", "--storage", url, "--no-plots"],
+                           capture_output=True, text=True, timeout=120).stdout
+    assert f"| 1 | COMPLETE | x=10.0 | {bad.user_attrs['mean']:.4f} ± {bad.user_attrs['std']:.4f} ({min_seeds} seed" in shown
+    assert "(5 seeds, raced)" in shown
 
 
 def test_a_pruned_seed_ends_its_trial(tmp_path):

@@ -37,7 +37,9 @@ def list_studies(storage) -> List[str]:
 
 def _mean_std(trial: optuna.trial.FrozenTrial) -> str:
     if "mean" in trial.user_attrs:
-        return f"{trial.user_attrs['mean']:.4f} ± {trial.user_attrs['std']:.4f}"
+        n = len(trial.user_attrs.get("seeds_run", []))
+        raced = f" ({n} seed{'s' * (n != 1)}, raced)" if "race" in trial.user_attrs else ""
+        return f"{trial.user_attrs['mean']:.4f} ± {trial.user_attrs['std']:.4f}{raced}"
     return trial.user_attrs.get("fail_reason", "")[:60] if trial.state == TrialState.FAIL else ""
 
 
