@@ -112,6 +112,17 @@ def test_a_rerun_continues_a_half_raced_trial_without_rerunning_its_seeds(tmp_pa
     assert [r["seed"] for r in runs if r["x"] == 0.004] == [1, 2, 3, 3, 4, 5]
 
 
+@pytest.mark.parametrize("sampler", ["random", "cmaes"])
+def test_samplers_see_raced_trials_as_complete_ones(tmp_path, sampler):
+    url = f"sqlite:///{tmp_path}/o.db"
+    sweep(tmp_path, *RACE, f"hydra/sweeper/sampler={sampler}", "hydra.sweeper.sampler.seed=0", "+y=interval(0, 1)",
+          "hydra.sweeper.n_trials=6", "noise=1", *db(url))
+    study = optuna.load_study(study_name="s", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    assert seeds_run(study.best_trial) == SEEDS
+    assert all(t.value == pytest.approx(expected(t.params["x"], seeds_run(t), noise=1)) for t in study.trials)
+
+
 @pytest.mark.slow
 def test_asynchronous_slots_race_each_trial_in_its_own_slot(tmp_path):
     url = f"sqlite:///{tmp_path}/o.db"
