@@ -36,7 +36,7 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from hydra_plugins.iqa_optuna_sweeper import _search_space as space_grammar
+from hydra_plugins.iqa_optuna_sweeper import _racing, _search_space as space_grammar
 from hydra_plugins.iqa_optuna_sweeper import _validate as validate
 from hydra_plugins.iqa_optuna_sweeper._confirm import ConfirmRuns, check_baseline
 from hydra_plugins.iqa_optuna_sweeper._headline import headline, objective_attrs
@@ -128,6 +128,7 @@ class OptunaSweep:
         for ok, key, allowed, value in checks:
             if not ok:
                 raise SweepConfigError(f"hydra.sweeper.{key}={value!r} is out of range: must be {allowed}")
+        _racing.check(c, directions)
 
     def _directions(self) -> List[str]:
         d = self.conf["direction"]
@@ -255,7 +256,7 @@ class OptunaSweep:
         return {"space": {k: json.loads(distribution_to_json(d)) for k, d in sorted(self.space.items())},
                 "fixed": dict(sorted(self.fixed.items())), "deletes": self.deletes,
                 "seeds": self.conf["seeds"] and list(self.conf["seeds"]),
-                "custom_search_space": self.conf["custom_search_space"]}
+                "custom_search_space": self.conf["custom_search_space"], **_racing.definition(self.conf)}
 
     def _same_definition(self, study: optuna.Study) -> None:
         """A study that exists already must have been searched with the same space, fixed overrides and seeds."""
@@ -418,6 +419,9 @@ class OptunaSweep:
         return self.launcher.launch(jobs, initial_job_idx=first)
 
     def _run(self, study: optuna.Study, trials: List[optuna.Trial]) -> None:
+        if self.conf["adaptive_seeds"]:  # seeds raced against the incumbent: `_racing`
+            _racing.run(self, study, trials)
+            return
         seeds = list(self.conf["seeds"]) if self.conf["seeds"] is not None else None
         jobs = [job for t in trials for job in self._jobs(study, t, t.params, seeds, f"trial_{t.number}/seed_{{seed}}")]
         returns = self._launch(jobs)

@@ -48,8 +48,11 @@ def list_studies(storage) -> List[str]:
 
 def _mean_std(trial: optuna.trial.FrozenTrial) -> str:
     mean, std = trial.user_attrs.get("mean"), trial.user_attrs.get("std")
-    if all(isinstance(x, (int, float)) for x in (mean, std)):  # anyone who can write to a study sets attributes
-        return f"{mean:.4f} ± {std:.4f}"
+    if isinstance(mean, (int, float)):  # anyone who can write to a study sets attributes
+        seeds = trial.user_attrs.get("seeds_run")
+        n = len(seeds) if isinstance(seeds, list) else 0
+        raced = f" ({n} seed{'s' * (n != 1)}, raced)" if "race" in trial.user_attrs else ""
+        return f"{mean:.4f}" + (f" ± {std:.4f}" if isinstance(std, (int, float)) else "") + raced
     return str(trial.user_attrs.get("fail_reason", ""))[:60] if trial.state == TrialState.FAIL else ""
 
 

@@ -80,6 +80,9 @@ class IQAOptunaSweeperConf:
     seeds: Optional[List[int]] = None  # run each trial once per seed, tell the mean
     seed_key: str = "seed"
     std_penalty: float = 0.0
+    adaptive_seeds: bool = False  # race each trial's seeds against the incumbent (`_racing`)
+    min_seeds: int = 1  # with adaptive_seeds: the seeds every trial runs before it can be stopped
+    race_alpha: float = 0.05  # with adaptive_seeds: one-sided level of each stop-or-go test
     confirm_seeds: List[int] = field(default_factory=list)  # re-run the best configuration on these
     confirm_metrics: List[str] = field(default_factory=list)  # read from metrics_file of each confirm run
     confirm_baseline: List[str] = field(default_factory=list)  # overrides of a configuration run on confirm_seeds too
