@@ -86,7 +86,8 @@ def replicates_needed(delta: float, sd: float, overlap: float = 0.0) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             n = TTestPower().solve_power(effect_size=abs(delta) / sd, alpha=ALPHA, power=POWER)
-        return float(max(2, math.ceil(n)))
+        if not math.isnan(n):  # the root finder gives up on very large or small effects: count instead
+            return float(max(2, math.ceil(n)))
     for units in range(2, MAX_UNITS + 1):
         if _power(abs(delta) / (sd * math.sqrt(1 / units + overlap)), units - 1) >= POWER:
             return float(units)
