@@ -147,6 +147,12 @@ def main(argv=None) -> int:
                       f"cover {c['new']['coverage']:.3f} power {c['new']['power']:.3f} | old FPR "
                       f"{c['old']['false_positive_rate']:.3f} cover {c['old']['coverage']:.3f} power "
                       f"{c['old']['power']:.3f}", flush=True)
+                write(args, cells, start, argv)
+    return 0
+
+
+def write(args, cells, start, argv) -> None:
+    """The results so far (written after every cell, so a long run leaves what it measured)."""
     result = {"command": "python benchmarks/stats_calibration.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "sweeps": args.sweeps, "power_sweeps": args.power_sweeps, "seed_sd": args.seed_sd,
               "split_sd": args.split_sd, "delta": args.delta,
@@ -155,8 +161,6 @@ def main(argv=None) -> int:
               "cells": cells}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
-    return 0
 
 
 if __name__ == "__main__":
