@@ -296,7 +296,6 @@ class Summary:
     def _compare(self, rows: List[Tuple[Tuple[str, ...], Dict]]) -> None:
         """Fill each row's comparison with the baseline row, Holm-correcting across rows."""
         base = self.baseline if self.baseline is not None else rows[0][0]
-        base_values = self.values(base)
         others = [(group, row) for group, row in rows if group != base]
         tests = [self.test(group, base) for group, _ in others]
         for test, p in zip(tests, holm([t["p_ttest"] for t in tests])):
