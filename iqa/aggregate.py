@@ -7,20 +7,23 @@ best row); `--compare A B` runs the paired test between the two configurations A
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import List, Optional
 
 from iqa.cli import exit_status
-from iqa.report.summary import DETECT_DELTA, Summary, paired_test, summarize, verdict
+from iqa.report.summary import DETECT_DELTA, Summary, summarize, verdict
 
 
 def compare(summary: Summary, a: str, b: str) -> str:
-    """One line: the paired test of configuration `a` against `b` on the summary's metric."""
-    values = [summary.values(summary.pick(w, "--compare")) for w in (a, b)]
-    test = paired_test(*values)
+    """One line: the paired test of configuration `a` against `b` on the summary's metric, over the
+    unit the table uses (seeds on one split, splits when there are several)."""
+    test = summary.test(*(summary.pick(w, "--compare") for w in (a, b)))
+    units = "shared replicates" if test["unit"] == "seed" else "shared split seeds"
+    wilcoxon = "n/a" if math.isnan(test["p_wilcoxon"]) else f"{test['p_wilcoxon']:.3g}"
     return (f"{a} vs {b} on {summary.metric}: mean difference {test['delta']:+.4f} "
-            f"(95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]) over {test['n_paired']} shared replicates, "
-            f"paired t p={test['p_ttest']:.3g}, Wilcoxon p={test['p_wilcoxon']:.3g}: {verdict(test)}")
+            f"(95% CI [{test['ci_low']:+.4f}, {test['ci_high']:+.4f}]) over {test['n_paired']} {units}, "
+            f"paired t p={test['p_ttest']:.3g}, Wilcoxon p={wilcoxon}: {verdict(test)}; unit: {test['unit_text']}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

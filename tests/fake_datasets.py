@@ -97,7 +97,7 @@ def make_csv(root: Path, n: int = 12, size=(60, 40)) -> Dict:
     for i in range(n):
         path = f"{'a' if i % 2 else 'b'}/img{i}.{'png' if i % 3 else 'jpg'}"
         mos = round(float(rng.uniform(1, 5)), 3)
-        split = "test" if i % 4 == 0 else "train"
+        split = "test" if (i // 2) % 3 == 0 else "train"  # whole content groups: scene0, scene3, ...
         rows.append([path, mos, split, f"scene{i // 2}"])
         out[path] = {"mos": mos, "split": split, "group": f"scene{i // 2}"}
         picture(root / path, *size, seed=300 + i)

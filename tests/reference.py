@@ -49,3 +49,32 @@ def predict_one_crop_per_pass(model, dataset, device: torch.device) -> Tuple[np.
         preds.append(float(np.mean(scores)))
         moses.append(float(mos))
     return np.asarray(preds, dtype=np.float32), np.asarray(moses, dtype=np.float32)
+
+
+def logistic_fit_multistart(pred, mos) -> np.ndarray:
+    """The VQEG 4-parameter logistic fitted the plain way, as a check on `iqa.evaluation.metrics.
+    logistic_fit`: all four parameters at once (bounded trust-region least squares on standardised
+    data, rise >= 0), from many starting points (centres at quantiles and between neighbouring
+    predictions, scales from a step to a line), keeping the lowest sum of squares."""
+    from scipy.optimize import least_squares
+    from scipy.special import expit
+
+    pred, mos = np.asarray(pred, dtype=np.float64), np.asarray(mos, dtype=np.float64)
+    x, y = (pred - pred.mean()) / pred.std(), (mos - mos.mean()) / mos.std()
+    ordered = np.sort(x)
+    centres = np.concatenate([np.quantile(x, np.linspace(0, 1, 7)),
+                              np.quantile((ordered[1:] + ordered[:-1]) / 2, np.linspace(0, 1, min(len(x) - 1, 20)))])
+
+    def residuals(p):
+        return p[0] + p[1] * expit((x - p[2]) / p[3]) - y
+    best = None
+    for centre in centres:
+        for scale in (1e-4, 1.0):
+            z = expit((x - centre) / scale)
+            low, rise = np.linalg.lstsq(np.c_[np.ones_like(z), z], y, rcond=None)[0]
+            fit = least_squares(residuals, [low, max(rise, 1e-6), centre, scale],
+                                bounds=([-np.inf, 0.0, -np.inf, 1e-12], np.inf), method="trf", max_nfev=200,
+                                xtol=1e-10, ftol=1e-10, gtol=1e-10)
+            if best is None or fit.cost < best.cost:
+                best = fit
+    return (best.fun + y) * mos.std() + mos.mean()

@@ -68,7 +68,8 @@ def test_published_split_file_and_official_split_agree(tmp_path, cfg):
 
 def test_csv_split_column_names_the_parts(tmp_path, cfg):
     truth = make_csv(tmp_path / "csv")
-    rows = [[p, t["mos"], t["group"], ["train", "val", "test"][i % 3]] for i, (p, t) in enumerate(truth.items())]
+    rows = [[p, t["mos"], t["group"], ["train", "val", "test"][i // 2 % 3]]
+            for i, (p, t) in enumerate(truth.items())]  # whole content groups (pairs of images)
     write_csv(tmp_path / "csv" / "labels.csv", ["path", "mos", "group", "fold1"], rows)
     b = data.build(cfg("data=csv", f"data.root={tmp_path / 'csv'}", "data.split_column=fold1").data, cfg().loader)
     want = {part: {r[0] for r in rows if r[3] == part} for part in ("train", "val", "test")}

@@ -43,6 +43,11 @@ class Split:
     def counts(self) -> Dict[str, int]:
         return {p: int(np.sum(self.parts == p)) for p in PARTS}
 
+    def sizes(self) -> Dict[str, int]:
+        """{n_train, n_val, n_test}: what metrics.json records, so comparisons over re-splits can
+        correct for their overlapping training sets."""
+        return {f"n_{p}": n for p, n in self.counts().items()}
+
     def write(self, path) -> Path:
         return write_csv(path, self.rows(), ["image", "part"])
 
@@ -120,6 +125,21 @@ def file_parts(images: ImageSet, path) -> np.ndarray:
     return np.asarray([part_of[n] for n in images.names], dtype=str)
 
 
+def refuse_split_groups(images: ImageSet, parts: np.ndarray, source: str) -> None:
+    """DataError naming the content groups a given split puts in more than one part: their images
+    show the same content, so a model would be tested on what it trained on."""
+    groups = images.groups.astype(str)
+    pairs = np.unique(np.stack([groups, parts]), axis=1)[0]
+    names, counts = np.unique(pairs, return_counts=True)
+    torn = names[counts > 1].tolist()
+    if torn:
+        shown = "; ".join(f"{' '.join(np.asarray(images.names)[groups == g][:3])}" for g in torn[:3])
+        more = f" (and {len(torn) - 3} more groups)" if len(torn) > 3 else ""
+        raise DataError(f"{images.name}: {source} puts the images of {len(torn)} content group"
+                        f"{'s' if len(torn) > 1 else ''} in more than one part: {shown}{more} "
+                        f"(each group's images must share one part)")
+
+
 def divide(images: ImageSet, parts: np.ndarray, source: str):
     """(train, val or None, test) subsets; DataError when train or test is empty."""
     out = []
@@ -144,6 +164,7 @@ def choose(images: ImageSet, data_cfg):
             raise ConfigError(f"data.split=official is out of range for {images.name}: it has no official split "
                               f"(use data.split=random)")
         source = f"the {data_cfg.split_column or 'official'} split"
+        refuse_split_groups(images, np.asarray(images.split, dtype=str), source)
         parts = with_val(images, np.asarray(images.split, dtype=str), data_cfg.val_fraction, data_cfg.split_seed,
                          source)
     else:

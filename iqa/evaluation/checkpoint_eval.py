@@ -83,7 +83,7 @@ def run_eval(cfg, out_dir: Path) -> float:
     metrics = {**summary(flat, list(cfg.data.cross)), "checkpoint": source,
                "checkpoint_epoch": epoch, "objective": cfg.objective,
                "objective_value": flat[cfg.objective], "seed": cfg.seed, "split_seed": cfg.data.split_seed,
-               "split_hash": bundle.split.hash(),
+               "split_hash": bundle.split.hash(), **bundle.split.sizes(),
                "wall_s": round(time.perf_counter() - start, 2), "device": str(device),
                "skipped_images": bundle.skipped_images()}
     folder = RunFolder(out_dir)

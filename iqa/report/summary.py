@@ -2,10 +2,13 @@
 over all its (split, seed) replicates, with mean ± std, median and min–max.
 
 Each row is compared with a baseline row (named, or the best row on the objective) by a paired
-test over the replicates both ran, with a 95% confidence interval for the difference, p-values
+test over what varies independently, with a 95% confidence interval for the difference, p-values
 Holm-corrected across rows, and the number of replicates a given difference would need to be
-detected: so a gain can be told apart from run-to-run noise. Written as `summary.csv` (numbers)
-and `summary.md` (the printed table) in the sweep folder.
+detected: so a gain can be told apart from run-to-run noise. On one split the seeds are the
+replicates; over several splits the split is (seeds averaged within it), and random re-splits of
+one dataset get Nadeau and Bengio's correction for their overlapping training sets
+(docs/protocol.md). Written as `summary.csv` (numbers) and `summary.md` (the printed table) in the
+sweep folder.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from omegaconf import OmegaConf
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
@@ -25,6 +29,7 @@ from iqa.errors import ConfigError, DataError
 from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
 from iqa.report import paper
 from iqa.report.runs import Run, is_confirm, override_key, scan
+from iqa.run_folder import RunFolder
 
 ALPHA = 0.05
 POWER = 0.8
@@ -34,6 +39,8 @@ DETECT_DELTA = 0.003
 TABLE_METRICS = {"val": ("srcc",), "test": REPORTED, "cross": ("srcc", "plcc")}
 
 Replicate = Tuple[Optional[int], Optional[int]]
+# Split units searched for the number needed to reach POWER when overlap bounds the variance from below.
+MAX_UNITS = 1000
 
 
 def metric_values(metrics: Mapping) -> Dict[str, float]:
@@ -56,23 +63,41 @@ def run_selected_on_test(metrics: Mapping) -> bool:
 
 
 def spread(values: Sequence[float]) -> Dict[str, float]:
-    """Mean, sample std (ddof=1; NaN for one value), median, min and max, NaNs left out."""
+    """Mean, sample std (ddof=1; NaN for one value), median, min, max and the count `n` they are
+    over, NaNs left out."""
     values = [v for v in values if not math.isnan(v)]
     if not values:
-        return dict.fromkeys(("mean", "std", "median", "min", "max"), math.nan)
+        return {**dict.fromkeys(("mean", "std", "median", "min", "max"), math.nan), "n": 0}
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else math.nan,
-            "median": statistics.median(values), "min": min(values), "max": max(values)}
+            "median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
 
-def replicates_needed(delta: float, sd: float) -> float:
+def replicates_needed(delta: float, sd: float, overlap: float = 0.0) -> float:
     """Paired replicates a two-sided t-test at ALPHA needs to detect a mean difference `delta` with
-    POWER when the differences have standard deviation `sd` (NaN without a spread)."""
+    POWER when the differences have standard deviation `sd` (NaN without a spread).
+
+    With `overlap` = n_test / n_train > 0 (split units under Nadeau and Bengio's correction) the
+    variance of the mean is sd² (1/J + overlap), which more splits never bring below sd² overlap:
+    the smallest J up to MAX_UNITS that reaches POWER, else infinity (no number of re-splits of this
+    dataset detects `delta`)."""
     if not sd > 0 or delta == 0:
         return math.nan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        n = TTestPower().solve_power(effect_size=abs(delta) / sd, alpha=ALPHA, power=POWER)
-    return float(max(2, math.ceil(n)))
+    if overlap == 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            n = TTestPower().solve_power(effect_size=abs(delta) / sd, alpha=ALPHA, power=POWER)
+        if not math.isnan(n):  # the root finder gives up on very large or small effects: count instead
+            return float(max(2, math.ceil(n)))
+    for units in range(2, MAX_UNITS + 1):
+        if _power(abs(delta) / (sd * math.sqrt(1 / units + overlap)), units - 1) >= POWER:
+            return float(units)
+    return math.inf
+
+
+def _power(noncentrality: float, df: int) -> float:
+    """Power of a two-sided t-test at ALPHA (noncentral t)."""
+    crit = stats.t.ppf(1 - ALPHA / 2, df)
+    return float(stats.nct.sf(crit, df, noncentrality) + stats.nct.cdf(-crit, df, noncentrality))
 
 
 def paired_test(a: Mapping[Replicate, float], b: Mapping[Replicate, float]) -> Dict[str, float]:
@@ -84,7 +109,7 @@ def paired_test(a: Mapping[Replicate, float], b: Mapping[Replicate, float]) -> D
     """
     keys = sorted((k for k in set(a) & set(b) if not (math.isnan(a[k]) or math.isnan(b[k]))), key=str)
     diffs = [a[k] - b[k] for k in keys]
-    out = {"n_paired": len(keys), "delta": statistics.fmean(diffs) if diffs else math.nan,
+    out = {"unit": "seed", "n_paired": len(keys), "delta": statistics.fmean(diffs) if diffs else math.nan,
            "ci_low": math.nan, "ci_high": math.nan, "sd_diff": math.nan, "p_ttest": math.nan, "p_wilcoxon": math.nan}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -96,6 +121,40 @@ def paired_test(a: Mapping[Replicate, float], b: Mapping[Replicate, float]) -> D
             out["ci_low"], out["ci_high"] = float(ci.low), float(ci.high)
         if any(d != 0 for d in diffs):
             out["p_wilcoxon"] = float(stats.wilcoxon(diffs).pvalue)
+    return out
+
+
+def split_test(a: Mapping[Replicate, float], b: Mapping[Replicate, float],
+               overlap: Optional[float]) -> Dict[str, float]:
+    """Compare two configurations with the split as the unit: the paired differences over the
+    replicates both ran are averaged over seeds within each split seed, and a t-test over those
+    split means gives the mean difference, its 95% CI and the p-value.
+
+    `overlap` = n_test / n_train for random re-splits of one dataset: their training sets overlap,
+    so the split means are positively correlated and the variance of their mean is not s²/J but
+    s² (1/J + n_test/n_train) (Nadeau and Bengio's corrected resampled t-test); None: splits taken
+    as independent (s²/J). The CI uses the same standard error, on J - 1 degrees of freedom."""
+    keys = [k for k in set(a) & set(b) if not (math.isnan(a[k]) or math.isnan(b[k]))]
+    per_split: Dict = {}
+    for k in keys:
+        per_split.setdefault(k[0], []).append(a[k] - b[k])
+    means = [statistics.fmean(v) for _, v in sorted(per_split.items(), key=lambda kv: str(kv[0]))]
+    units = len(means)
+    out = {"unit": "split", "n_paired": units, "n_runs_paired": len(keys),
+           "delta": statistics.fmean(means) if means else math.nan, "overlap": math.nan if overlap is None else overlap,
+           "ci_low": math.nan, "ci_high": math.nan, "sd_diff": math.nan, "p_ttest": math.nan, "p_wilcoxon": math.nan}
+    if units >= 2:
+        out["sd_diff"] = statistics.stdev(means)
+        se = out["sd_diff"] * math.sqrt(1 / units + (overlap or 0.0))
+        if se > 0:
+            t = out["delta"] / se
+            out["p_ttest"] = float(2 * stats.t.sf(abs(t), units - 1))
+            half = float(stats.t.ppf(1 - ALPHA / 2, units - 1)) * se
+            out["ci_low"], out["ci_high"] = out["delta"] - half, out["delta"] + half
+    if overlap is None and any(m != 0 for m in means):  # a rank test has no overlap correction
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out["p_wilcoxon"] = float(stats.wilcoxon(means).pvalue)
     return out
 
 
@@ -121,6 +180,32 @@ def default_baseline(ranked: Sequence[Tuple[str, ...]]) -> Tuple[str, ...]:
     """The best configuration that is not the Optuna sweeper's confirm runs: those ran on seeds no
     other row shares, so as baseline they would leave every row without a paired replicate."""
     return next((group for group in ranked if not is_confirm(group)), ranked[0])
+
+
+def split_overlap(runs: Sequence[Run]) -> Tuple[Optional[float], str]:
+    """(n_test / n_train averaged over `runs`, "Nadeau-Bengio corrected ...") when the runs are random
+    re-splits of one dataset that record their sizes; (None, why uncorrected) otherwise: a given
+    split (a split file, column or the official one) whose split seeds redraw only the validation
+    part shares its test set, and runs from before sizes were recorded cannot be corrected."""
+    if any(not _random_split(r) for r in runs[:1]):
+        return None, ("no overlap correction: the split seeds redraw only the validation part of a given split, "
+                      "so the verdict is about its test set")
+    sizes = [(r.metrics.get("n_test"), r.metrics.get("n_train")) for r in runs]
+    if not sizes or any(not (isinstance(t, (int, float)) and isinstance(n, (int, float)) and n > 0) for t, n in sizes):
+        return None, ("NOT corrected for overlapping training sets: the runs do not record n_train and n_test, "
+                      "so the p-value and CI are optimistic")
+    overlap = statistics.fmean(t / n for t, n in sizes)
+    return overlap, f"Nadeau-Bengio corrected for overlapping training sets (variance × (1/J + n_test/n_train), " \
+                    f"n_test/n_train = {overlap:.3g})"
+
+
+def _random_split(run: Run) -> bool:
+    """Whether the run drew its split from data.split_seed (the default), read from its composed config."""
+    try:
+        data = OmegaConf.select(OmegaConf.load(RunFolder(run.path).config), "data") or {}
+    except Exception:  # no readable config (a copied run folder): the default, a random split
+        return True
+    return data.get("split", "random") == "random" and not data.get("split_file") and not data.get("split_column")
 
 
 def compared_metric(objective: str) -> str:
@@ -175,6 +260,24 @@ class Summary:
         """{(split_seed, seed): value} of one configuration's runs."""
         return {r.replicate: metric_values(r.metrics).get(metric or self.metric, math.nan) for r in self.groups[group]}
 
+    def test(self, group: Tuple[str, ...], base: Tuple[str, ...]) -> Dict:
+        """The comparison of configuration `group` with `base` on the summary's metric, over the unit
+        that varies independently: the seeds when the replicates both ran share one split seed
+        (`paired_test`), else the split seeds (`split_test`, corrected for overlapping training sets
+        when the splits are random re-splits and every run records its sizes). `unit_text` says
+        which, in words."""
+        a, b = self.values(group), self.values(base)
+        shared = [k for k in set(a) & set(b) if not (math.isnan(a[k]) or math.isnan(b[k]))]
+        if len({k[0] for k in shared}) < 2:
+            test = paired_test(a, b)
+            test["unit_text"] = "seeds paired within one split (the verdict is about this split)"
+            return test
+        runs = [r for g in (group, base) for r in self.groups[g] if r.replicate in set(shared)]
+        overlap, why = split_overlap(runs)
+        test = split_test(a, b, overlap)
+        test["unit_text"] = f"split seeds (seeds averaged within each split), {why}"
+        return test
+
     def _rows(self) -> List[Dict]:
         rows = []
         for group, runs in self.groups.items():
@@ -199,21 +302,40 @@ class Summary:
     def _compare(self, rows: List[Tuple[Tuple[str, ...], Dict]]) -> None:
         """Fill each row's comparison with the baseline row, Holm-correcting across rows."""
         base = self.baseline if self.baseline is not None else default_baseline([group for group, _ in rows])
-        base_values = self.values(base)
         others = [(group, row) for group, row in rows if group != base]
-        tests = [paired_test(self.values(group), base_values) for group, _ in others]
+        tests = [self.test(group, base) for group, _ in others]
         for test, p in zip(tests, holm([t["p_ttest"] for t in tests])):
             test["p_holm"] = p
         for (group, row), test in zip(others, tests):
             row.update({f"vs_baseline_{k}": v for k, v in test.items()})
             row["vs_baseline"] = verdict(test, "p_holm")
-            row["n_needed"] = replicates_needed(self.detect_delta, test["sd_diff"])
+            row["n_needed"] = replicates_needed(self.detect_delta, test["sd_diff"], _nan_zero(test.get("overlap")))
         for group, row in rows:
             if group == base:
                 row["vs_baseline"] = "baseline"
-                # Two configurations with this row's spread and no pairing benefit: sd of a difference = sqrt(2) sd.
-                row["n_needed"] = replicates_needed(self.detect_delta, math.sqrt(2) * row.get(f"{self.metric}_std",
-                                                                                               math.nan))
+                row["n_needed"] = self._baseline_needed(group, row)
+
+    def _baseline_needed(self, group: Tuple[str, ...], row: Mapping) -> float:
+        """Replicates needed for two configurations with the baseline's spread and no pairing
+        benefit (sd of a difference = sqrt(2) sd), in the unit its own runs have: seeds on one
+        split, else split seeds (the spread of its per-split means, with the overlap correction)."""
+        values = {k: v for k, v in self.values(group).items() if not math.isnan(v)}
+        per_split: Dict = {}
+        for (split_seed, _), v in values.items():
+            per_split.setdefault(split_seed, []).append(v)
+        if len(per_split) < 2:
+            return replicates_needed(self.detect_delta, math.sqrt(2) * row.get(f"{self.metric}_std", math.nan))
+        overlap, _ = split_overlap([r for r in self.groups[group] if r.replicate in values])
+        sd = statistics.stdev(statistics.fmean(v) for v in per_split.values())
+        return replicates_needed(self.detect_delta, math.sqrt(2) * sd, overlap or 0.0)
+
+    def units(self) -> List[str]:
+        """One line per comparison saying its unit and correction, or one line when all agree."""
+        compared = [r for r in self.rows if "vs_baseline_unit_text" in r]
+        texts = list(dict.fromkeys(r["vs_baseline_unit_text"] for r in compared))
+        if len(texts) <= 1:
+            return [f"Unit of every comparison: {texts[0]}."] if texts else []
+        return ["Unit of each comparison:", ""] + [f"- {self.label(r)}: {r['vs_baseline_unit_text']}" for r in compared]
 
     def label(self, row: Mapping) -> str:
         text = paper.label(self, row)
@@ -228,12 +350,19 @@ class Summary:
             lines.append(f"Common overrides: `{' '.join(self.common)}`.")
         if self.rows:
             base = next(r for r in self.rows if r["vs_baseline"] == "baseline")
+            ranged = " and ".join(_heading(s) for s in self._ranged())
             lines += ["", f"One row per configuration over its (data.split_seed, seed) replicates: mean ± sample "
-                          f"std, and for {_heading(self.metric)} the median [min, max]. Rows are ranked on "
+                          f"std (over the runs that have a value: `n` counts runs, a cell over fewer says so), and "
+                          f"for {ranged} the median [min, max]. Rows are ranked on "
                           f"{self.objective}; each is compared on {self.metric} with the baseline ({self.label(base)}) "
-                          f"by a paired t-test over the replicates both ran, with a 95% confidence interval for Δ and "
-                          f"Holm-corrected p-values. The last numeric column is the number of replicates that "
-                          f"would detect Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed."]
+                          f"by a paired t-test over what varies independently (the seeds on one split, the splits "
+                          f"when there are several), with a 95% confidence interval for Δ and Holm-corrected "
+                          f"p-values. The last numeric column is the number of those units that would detect "
+                          f"Δ = {self.detect_delta:g} at {POWER:.0%} power with the spread observed (∞: no number of "
+                          f"re-splits of this dataset would)."]
+            units = self.units()
+            if units:
+                lines += [""] + units
             if not self.objective.startswith("val_"):
                 lines += ["", f"**The ranking objective {self.objective} is a test metric: the best row is "
                               f"{OPTIMISTIC}.**"]
@@ -242,6 +371,13 @@ class Summary:
             lines += ["", "## Runs without metrics", "", "| run | status | reason |", "|---|---|---|"]
             lines += [f"| {_rel(r.path, self.sweep_dir)} | {r.status} | {r.reason} |" for r in self.not_done]
         return "\n".join(lines) + "\n"
+
+    def _ranged(self) -> List[str]:
+        """The columns shown with median [min, max]: the compared metric and its PLCC (papers report
+        the median of both)."""
+        plcc = self.metric[: -len(_metric_of(self.metric))] + "plcc" if _is_reported(self.metric) else self.metric
+        shown = self._stems()
+        return [s for s in dict.fromkeys([self.metric, plcc]) if s in shown]
 
     def _stems(self) -> List[str]:
         """The printed metric columns in first-seen order, best epoch last."""
@@ -266,9 +402,17 @@ def _scope(stem: str) -> str:
     return "cross" if stem.startswith("cross_") else stem.split("_", 1)[0]
 
 
+def _is_reported(stem: str) -> bool:
+    return any(stem.endswith("_" + m) for m in REPORTED)
+
+
 def _metric_of(stem: str) -> str:
     """test_plcc_logistic -> plcc_logistic, cross_spaq_srcc -> srcc."""
     return next(m for m in sorted(REPORTED, key=len, reverse=True) if stem.endswith("_" + m))
+
+
+def _nan_zero(value: Optional[float]) -> float:
+    return 0.0 if value is None or math.isnan(value) else value
 
 
 def _nan_low(value: float) -> float:
@@ -317,21 +461,23 @@ def _delta(row: Mapping) -> str:
 def _table(rows: List[Dict], stems: List[str], summary: Summary) -> List[str]:
     metric = summary.metric
     trials = paper.has_trials(summary)
+    ranged = summary._ranged()
     header = ["configuration"] + (["trial"] if trials else []) + ["n"]
     for s in stems:
-        header += [_heading(s)] + ([f"{_heading(metric)} median [min, max]"] if s == metric else [])
+        header += [_heading(s)] + ([f"{_heading(s)} median [min, max]"] if s in ranged else [])
     header += [f"Δ {_heading(metric)} [95% CI]", "Holm p", f"n for Δ={summary.detect_delta:g}", "vs baseline"]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         trial = paper.trial_number(paper.runs_of(summary, row)) if trials else None
         cells = [summary.label(row)] + ([str(trial) if trial is not None else ""] if trials else []) + [str(row["n"])]
         for s in stems:
-            cells.append(paper.cell(row, s))
-            if s == metric:
+            used = row.get(f"{s}_n", row["n"])
+            cells.append(paper.cell(row, s) + (f" (n={used})" if used < row["n"] else ""))
+            if s in ranged:
                 cells.append(_range(row, s))
         needed = row.get("n_needed", math.nan)
         cells += [_delta(row), _fmt(row.get("vs_baseline_p_holm"), digits=3) if "vs_baseline_p_holm" in row else "",
-                  "n/a" if math.isnan(needed) else str(int(needed)), row["vs_baseline"]]
+                  "n/a" if math.isnan(needed) else "∞" if math.isinf(needed) else str(int(needed)), row["vs_baseline"]]
         out.append("| " + " | ".join(cells) + " |")
     return out
 

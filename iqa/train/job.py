@@ -110,6 +110,7 @@ def finish(fit: Fit) -> float:
         "seed": cfg.seed,
         "split_seed": cfg.data.split_seed,
         "split_hash": fit.bundle.split.hash(),
+        **fit.bundle.split.sizes(),
         "epochs_run": state.epochs_done,
         "stopped_early": state.epochs_done < cfg.trainer.epochs,
         "wall_s": round(time.perf_counter() - fit.start, 2),
