@@ -1,0 +1,200 @@
+"""Mutation testing of the modules that decide the numbers a user reads, each with its own fast tests.
+
+    python benchmarks/mutation.py                       # every module (long: see docs/testing.md)
+    python benchmarks/mutation.py splits search_space   # some of them
+    python benchmarks/mutation.py --list                # the modules and their tests
+
+mutmut (the `mutation` extra) makes small changes to a module one at a time (a flipped comparison,
+a constant off by one, a dropped `not`) and runs, for each, the module's tests that reach the
+changed function; a change no test fails on is a survivor: a wrong number the tests would let
+through. Each module is staged with the tests in .mutation/<name>, so the checkout itself is never
+modified. Results: benchmarks/results/mutation_<name>.json and a table with every survivor's diff.
+Survivors judged equivalent (no input can tell them from the original) are listed in
+benchmarks/mutation_equivalent.json, each with its diff line and why; the score leaves them out.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = ROOT / "plugins" / "hydra-iqa-optuna-sweeper"
+RESULTS = ROOT / "benchmarks" / "results"
+EQUIVALENT = ROOT / "benchmarks" / "mutation_equivalent.json"
+# What a staged copy needs besides the mutated packages: the configs and the tests' helpers.
+STAGED = ("conf", "tests", "sweeps", "run.py")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Files mutated together, the test files run against them, and which of their functions count
+    (mutmut's names: `module.x_function`, `module.xǁClassǁmethod`)."""
+
+    files: Tuple[str, ...]
+    tests: Tuple[str, ...]
+    functions: Tuple[str, ...] = ("*",)
+
+
+TARGETS: Dict[str, Target] = {
+    "metrics": Target(("iqa/evaluation/metrics.py",), ("tests/test_metrics.py",)),
+    "splits": Target(("iqa/data/splits.py",), ("tests/test_split_sizes.py", "tests/test_splits.py")),
+    "summary": Target(("iqa/report/summary.py",), ("tests/test_comparisons.py",)),
+    "early_stopping": Target(("iqa/train/state.py", "iqa/train/callbacks.py"),
+                             ("tests/test_early_stopping.py", "tests/test_repro_units.py"),
+                             ("iqa.train.state.*", "iqa.train.callbacks.xǁEarlyStoppingǁ*")),
+    "search_space": Target(("hydra_plugins/iqa_optuna_sweeper/_search_space.py",),
+                           ("tests/test_search_space.py", "tests/test_search_space_parsing.py")),
+    "sweeper_impl": Target(("hydra_plugins/iqa_optuna_sweeper/_impl.py",), ("tests/test_sweeper_plugin.py",)),
+}
+CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def module_of(path: str) -> str:
+    return path[:-len(".py")].replace("/", ".")
+
+
+def stage(name: str, target: Target, workdir: Path) -> Path:
+    """A fresh copy of the packages, configs and tests with a mutmut section for `target`."""
+    folder = workdir / name
+    shutil.rmtree(folder, ignore_errors=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    shutil.copytree(ROOT / "iqa", folder / "iqa", ignore=ignore)
+    shutil.copytree(PLUGIN / "hydra_plugins", folder / "hydra_plugins", ignore=ignore)
+    for part in STAGED:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, folder / part, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, folder / part)
+    lines = ["[tool.mutmut]",
+             'source_paths = ["iqa", "hydra_plugins"]',
+             f"only_mutate = {json.dumps(list(target.files))}",
+             f"also_copy = {json.dumps([p for p in STAGED if p != 'tests'])}",
+             f"pytest_add_cli_args_test_selection = {json.dumps(list(target.tests))}",
+             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-m", "not slow", "-q"]',
+             "",
+             "[tool.pytest.ini_options]",
+             'testpaths = ["tests"]',
+             'markers = ["slow: end-to-end runs that take tens of seconds"]',
+             ""]
+    (folder / "pyproject.toml").write_text("\n".join(lines))
+    return folder
+
+
+def environment() -> dict:
+    """The staged copy imports its own `iqa` and sweeper, never the checkout's, with one thread."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+    return env
+
+
+def mutmut(folder: Path, *args: str, timeout: float = None) -> subprocess.CompletedProcess:
+    exe = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
+    return subprocess.run(["nice", "-n", "10", exe, *args], cwd=folder, env=environment(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def patterns_of(target: Target) -> List[str]:
+    """mutmut name patterns of the counted mutants (`*`: every function of the target's files)."""
+    return [q for f in target.functions for q in ([module_of(p) + ".*" for p in target.files] if f == "*" else [f])]
+
+
+def statuses(folder: Path, target: Target) -> Dict[str, str]:
+    """mutant name -> mutmut's status, for the mutants of `target.functions`."""
+    from mutmut.stats import status_by_exit_code  # mutmut's own meaning of its exit codes
+    out = {}
+    for path in target.files:
+        meta = json.loads((folder / "mutants" / (path + ".meta")).read_text())
+        for key, code in meta["exit_code_by_key"].items():
+            if any(fnmatch.fnmatch(key, pattern) for pattern in patterns_of(target)):
+                out[key] = status_by_exit_code[code]
+    return out
+
+
+def changed_line(diff: str) -> str:
+    """The mutated line(s) of a mutmut diff, stripped: what the equivalence list matches on."""
+    return " | ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and
+                      not line.startswith("+++"))
+
+
+def run_target(name: str, target: Target, workdir: Path, timeout: float) -> dict:
+    folder = stage(name, target, workdir)
+    patterns = patterns_of(target)
+    t0 = time.perf_counter()
+    proc = mutmut(folder, "run", "--max-children", "1", *patterns, timeout=timeout)
+    wall = time.perf_counter() - t0
+    if not (folder / "mutants").is_dir() or not all((folder / "mutants" / (p + ".meta")).exists() for p in target.files):
+        sys.exit(f"error: mutmut did not run on {name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    status = statuses(folder, target)
+    equivalent = json.loads(EQUIVALENT.read_text()).get(name, {}) if EQUIVALENT.exists() else {}
+    survivors, judged = [], []
+    for key in sorted(k for k, s in status.items() if s not in CAUGHT):
+        diff = mutmut(folder, "show", key).stdout.strip()
+        entry = {"mutant": key, "status": status[key], "diff": diff}
+        known = equivalent.get(key)
+        if known and known["line"] == changed_line(diff):
+            judged.append({**entry, "why": known["why"]})
+        else:
+            survivors.append(entry)
+    caught = sum(s in CAUGHT for s in status.values())
+    scored = len(status) - len(judged)
+    result = {"module": name, "files": list(target.files), "tests": list(target.tests),
+              "functions": list(target.functions), "mutants": len(status), "caught": caught,
+              "equivalent": len(judged), "survived": len(survivors),
+              "score": round(caught / scored, 4) if scored else None, "wall_s": round(wall, 1),
+              "mutmut_exit": proc.returncode, "survivors": survivors, "equivalent_survivors": judged}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"mutation_{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    return result
+
+
+def main(argv: List[str] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", choices=[[], *TARGETS], metavar="MODULE",
+                        help=f"some of: {', '.join(TARGETS)} (default: all)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / ".mutation", help="where the staged copies go")
+    parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds one module may take")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests, run nothing")
+    parser.add_argument("--show", action="store_true", help="print every survivor's diff")
+    args = parser.parse_args(argv)
+    names = args.modules or list(TARGETS)
+    if args.list:
+        for name in names:
+            t = TARGETS[name]
+            print(f"{name}: {', '.join(t.files)} ({', '.join(t.functions)}) <- {', '.join(t.tests)}")
+        return 0
+    try:
+        import mutmut  # noqa: F401
+    except ImportError:
+        sys.exit('error: mutmut is not installed: pip install -e ".[mutation]"')
+    rows = []
+    for name in names:
+        print(f"{name}: mutating {', '.join(TARGETS[name].files)} ...", flush=True)
+        r = run_target(name, TARGETS[name], args.workdir, args.timeout)
+        rows.append(r)
+        score = "n/a" if r["score"] is None else f"{100 * r['score']:.1f}%"
+        print(f"{name}: {r['caught']}/{r['mutants'] - r['equivalent']} caught ({score}), {r['equivalent']} "
+              f"equivalent, {r['survived']} survived, {r['wall_s']:.0f} s", flush=True)
+        for s in r["survivors"]:
+            print(f"  survived: {s['mutant']} ({s['status']}): {changed_line(s['diff'])}")
+            if args.show:
+                print(re.sub(r"(?m)^", "    ", s["diff"]))
+    print("\n| module | mutants | caught | equivalent | survived | score |\n|---|---|---|---|---|---|")
+    for r in rows:
+        score = "n/a" if r["score"] is None else f"{100 * r['score']:.1f}%"
+        print(f"| {r['module']} | {r['mutants']} | {r['caught']} | {r['equivalent']} | {r['survived']} | {score} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
