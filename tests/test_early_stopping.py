@@ -5,6 +5,7 @@ The monitored values are played through the loop's own objects (FitState, then t
 callback) in the order iqa.train.fit.Fit calls them after each epoch."""
 from __future__ import annotations
 
+import logging
 import math
 from types import SimpleNamespace
 
@@ -85,3 +86,10 @@ def test_early_stopping_acts_last_after_an_epoch(on_epoch):
     callbacks = default_callbacks(on_epoch)
     assert isinstance(callbacks[-1], EarlyStopping)
     assert sum(isinstance(c, EarlyStopping) for c in callbacks) == 1
+
+
+def test_the_stop_is_logged_with_the_monitor_and_the_patience(caplog):
+    with caplog.at_level(logging.INFO, logger="iqa"):
+        play([0.5, 0.4, 0.3], "trainer.patience=2")
+    assert [r.getMessage() for r in caplog.records if "early stopping" in r.getMessage()] == \
+        ["early stopping: val_srcc did not improve for 2 epochs"]
