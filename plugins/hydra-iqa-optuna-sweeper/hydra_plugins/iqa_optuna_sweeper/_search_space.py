@@ -17,8 +17,9 @@ import re
 from typing import Any, Dict, List, Mapping, Tuple
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, Transformer
+from hydra.core.override_parser.types import Override, QuotedString
 from hydra.errors import HydraException
+from omegaconf import OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
@@ -28,7 +29,9 @@ _TYPES = ("int", "float", "categorical")
 
 
 def _choices(override: Override) -> CategoricalDistribution:
-    choices = list(override.sweep_iterator(transformer=Transformer.encode))
+    # The values themselves (a quoted item of `a,'b c'` is its text, `null` is None): the sweeper
+    # quotes them again when it writes a trial's overrides (as_override).
+    choices = [c.text if isinstance(c, QuotedString) else c for c in override.sweep_iterator()]
     if not all(isinstance(c, (str, int, float, bool, type(None))) for c in choices):
         raise SweepConfigError(f"{override.get_key_element()}: choice(...) takes plain values "
                                "(numbers, strings, booleans, null)")
@@ -95,24 +98,30 @@ def from_config(node: Mapping[str, Any]) -> BaseDistribution:
 
 
 def params_overrides(params: Mapping[str, Any]) -> List[str]:
-    """The sweeper's `params:` mapping as override strings."""
+    """The sweeper's `params:` mapping as override strings; a list (YAML `[a, b]`) is a choice of its items."""
     out = []
     for key, value in (params or {}).items():
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(v) for v in value)
+        if isinstance(value, (list, tuple)) or OmegaConf.is_list(value):
+            items = ",".join(_text(v) for v in value)  # `a,b`: unlike choice(a, b), it takes null too
+            value = items if len(value) > 1 else f"choice({items})"
         out.append(f"{key}={'null' if value is None else value}")
     return out
 
 
-def as_override(key: str, value: Any) -> str:
-    """`key=value` that Hydra parses back to `value` (strings quoted when needed)."""
+def _text(value: Any) -> str:
+    """`value` as override text that Hydra parses back to it (strings quoted when needed)."""
     if isinstance(value, str) and not _PLAIN.match(value):
-        value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    elif isinstance(value, bool):
-        value = str(value).lower()
-    elif value is None:
-        value = "null"
-    return f"{key}={value}"
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    return str(value)
+
+
+def as_override(key: str, value: Any) -> str:
+    """`key=value` that Hydra parses back to `value`."""
+    return f"{key}={_text(value)}"
 
 
 def grid_choices(key: str, dist: BaseDistribution) -> List[Any]:
