@@ -46,9 +46,10 @@ class Target:
 
 
 TARGETS: Dict[str, Target] = {
-    "metrics": Target(("iqa/evaluation/metrics.py",), ("tests/test_metrics.py",)),
-    "splits": Target(("iqa/data/splits.py",), ("tests/test_split_sizes.py", "tests/test_splits.py")),
-    "summary": Target(("iqa/report/summary.py",), ("tests/test_comparisons.py",)),
+    "metrics": Target(("iqa/evaluation/metrics.py",), ("tests/test_metrics.py", "tests/test_selection_flags.py")),
+    "splits": Target(("iqa/data/splits.py",), ("tests/test_split_sizes.py", "tests/test_split_files.py",
+                                                "tests/test_splits.py")),
+    "summary": Target(("iqa/report/summary.py",), ("tests/test_comparisons.py", "tests/test_selection_flags.py")),
     "early_stopping": Target(("iqa/train/state.py", "iqa/train/callbacks.py"),
                              ("tests/test_early_stopping.py", "tests/test_repro_units.py"),
                              ("iqa.train.state.*", "iqa.train.callbacks.xǁEarlyStoppingǁ*")),
@@ -91,17 +92,18 @@ def stage(name: str, target: Target, workdir: Path) -> Path:
     return folder
 
 
-def environment() -> dict:
-    """The staged copy imports its own `iqa` and sweeper, never the checkout's, with one thread."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HYDRA_FULL_ERROR="0")
+def environment(folder: Path) -> dict:
+    """The staged copy imports its own (mutated) `iqa` and sweeper, never the checkout's, also in the
+    processes the tests start (they inherit the mutant under test), with one thread."""
+    env = dict(os.environ, PYTHONPATH=str(folder / "mutants"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               HYDRA_FULL_ERROR="0")
     return env
 
 
 def mutmut(folder: Path, *args: str, timeout: float = None) -> subprocess.CompletedProcess:
     exe = shutil.which("mutmut", path=str(Path(sys.executable).parent)) or "mutmut"
-    return subprocess.run(["nice", "-n", "10", exe, *args], cwd=folder, env=environment(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(["nice", "-n", "10", exe, *args], cwd=folder, env=environment(folder),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def patterns_of(target: Target) -> List[str]:
