@@ -148,3 +148,42 @@ def test_divide_refuses_an_empty_train_or_test_part_but_not_an_empty_val_part():
     for parts, empty in ((["test"] * 4, "train"), (["train", "val", "val", "train"], "test")):
         with pytest.raises(DataError, match=f"^set: the {empty} part of src is empty$"):
             divide(images, np.asarray(parts), "src")
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_groups_are_taken_until_a_part_holds_two_images_and_no_more(seed):
+    """Contents of one or two images: each scored part takes groups in the drawn order until it holds
+    two images; one group fewer would leave it with less."""
+    images = image_set(np.repeat(np.arange(12), [1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1, 2]))
+    for parts in (random_parts(images, 0.05, 0.05, seed),
+                  with_val(images, random_parts(images, 0.05, 0.0, seed), 0.05, seed, "x")):
+        for part in ("test", "val"):
+            groups = images.groups[parts == part]
+            sizes = sorted(np.sum(images.groups == g) for g in set(groups.tolist()))
+            assert sum(sizes) >= 2 and (len(sizes) == 1 or sum(sizes) - sizes[-1] < 2), (part, sizes)
+
+
+def test_the_error_counts_are_the_groups_each_part_would_need():
+    with pytest.raises(DataError, match=r"^set: 1 content groups are too few to split off a test \(1\) and a "
+                                        r"validation \(0\) part"):
+        random_parts(contents(1, per_group=1), 0.2, 0.0, 0)
+    # Three single-image contents: test needs two of them, val the one left.
+    with pytest.raises(DataError, match=r"^set: 3 content groups are too few to split off a test \(2\) and a "
+                                        r"validation \(1\) part"):
+        random_parts(contents(3, per_group=1), 0.3, 0.1, 0)
+
+
+def test_the_split_is_the_documented_draw_from_the_split_seed():
+    """The recipe of docs/data.md, so a split seed names the same split in every version: the content
+    groups in the order of numpy's default_rng(split_seed).permutation, the first ones to test, the
+    next ones to val; a given split's val from default_rng([split_seed, 1]) over its train groups."""
+    images = contents(20, per_group=2)
+    order = np.random.default_rng(7).permutation(np.unique(images.groups))
+    parts = random_parts(images, 0.25, 0.2, 7)
+    assert set(images.groups[parts == "test"].tolist()) == set(order[:5].tolist())
+    assert set(images.groups[parts == "val"].tolist()) == set(order[5:8].tolist())
+    given = np.where(np.isin(images.groups, order[:5]), "test", "train")
+    train_groups = np.unique(images.groups[given == "train"])
+    drawn = np.random.default_rng([7, 1]).permutation(train_groups)
+    val = with_val(images, given, 0.2, 7, "x")
+    assert set(images.groups[val == "val"].tolist()) == set(drawn[:3].tolist())
