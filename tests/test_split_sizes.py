@@ -137,8 +137,13 @@ def test_choose_takes_the_random_split_from_the_fractions_and_the_split_seed():
     official = image_set(np.arange(10), split=["test"] * 3 + ["train"] * 7)
     split, source = choose(official, data_cfg("data.split=official", "data.val_fraction=0.3"))
     assert source == "the official split" and split.counts() == {"train": 5, "val": 2, "test": 3}
-    with pytest.raises(ConfigError, match=r"^data.split=official is out of range for set: it has no official split"):
-        choose(images, data_cfg("data.split=official"))
+    # A csv column's parts (data.split_column) arrive as the dataset's split, named after the column.
+    split, source = choose(official, data_cfg("data.split_column=fold1", "data.val_fraction=0"))
+    assert source == "the fold1 split" and split.counts() == {"train": 7, "val": 0, "test": 3}
+    for overrides in (["data.split=official"], ["data.split_column=fold1"]):
+        with pytest.raises(ConfigError, match=r"^data.split=official is out of range for set: it has no official "
+                                              r"split \(use data.split=random\)$"):
+            choose(images, data_cfg(*overrides))
 
 
 def test_divide_refuses_an_empty_train_or_test_part_but_not_an_empty_val_part():
