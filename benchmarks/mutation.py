@@ -97,6 +97,8 @@ def stage(name: str, target: Target, workdir: Path) -> Path:
              'markers = ["slow: end-to-end runs that take tens of seconds"]',
              ""]
     (folder / "pyproject.toml").write_text("\n".join(lines))
+    # mutmut fills mutants/ after Python started: it must exist by then for PYTHONPATH to reach it.
+    (folder / "mutants").mkdir()
     return folder
 
 
@@ -131,6 +133,11 @@ def statuses(folder: Path, target: Target) -> Dict[str, str]:
     return out
 
 
+def _clean(text: str) -> str:
+    """mutmut's output without its spinner frames."""
+    return re.sub("[\u2800-\u28ff] [^\u2800-\u28ff\n]*", "", text)
+
+
 def changed_line(diff: str) -> str:
     """The mutated line(s) of a mutmut diff, stripped: what the equivalence list matches on."""
     return " | ".join(line[1:].strip() for line in diff.splitlines() if line.startswith("+") and
@@ -143,9 +150,14 @@ def run_target(name: str, target: Target, workdir: Path, timeout: float) -> dict
     t0 = time.perf_counter()
     proc = mutmut(folder, "run", "--max-children", "1", *patterns, timeout=timeout)
     wall = time.perf_counter() - t0
-    if not (folder / "mutants").is_dir() or not all((folder / "mutants" / (p + ".meta")).exists() for p in target.files):
-        sys.exit(f"error: mutmut did not run on {name}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    metas = [folder / "mutants" / (p + ".meta") for p in target.files]
+    if proc.returncode != 0 or not all(m.exists() for m in metas):
+        sys.exit(f"error: mutmut stopped on {name} (exit status {proc.returncode}); its last output:\n"
+                 f"{_clean(proc.stdout)[-3000:]}\n{proc.stderr[-3000:]}")
     status = statuses(folder, target)
+    if "not checked" in status.values():
+        sys.exit(f"error: mutmut left {sum(v == 'not checked' for v in status.values())} mutants of {name} unchecked; "
+                 f"its last output:\n{_clean(proc.stdout)[-3000:]}")
     equivalent = json.loads(EQUIVALENT.read_text()).get(name, {}) if EQUIVALENT.exists() else {}
     survivors, judged = [], []
     for key in sorted(k for k, s in status.items() if s not in CAUGHT):
