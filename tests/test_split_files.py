@@ -6,9 +6,10 @@ import hashlib
 
 import numpy as np
 import pytest
+from helpers import compose
 
 from iqa.data.imageset import ImageSet
-from iqa.data.splits import Split, file_parts
+from iqa.data.splits import Split, choose, file_parts, with_val
 from iqa.errors import DataError
 
 NAMES = ["b.png", "a.png", "c.png", "d.png"]
@@ -59,3 +60,34 @@ def test_bad_split_files_name_the_file_row_and_column(tmp_path, text, message):
     with pytest.raises(DataError) as e:
         file_parts(image_set(), path)
     assert str(e.value) == message.format(path=path)
+
+
+def test_missing_file_and_missing_rows_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"^split file /no/such\.csv does not exist$"):
+        file_parts(image_set(), "/no/such.csv")
+    path = tmp_path / "s.csv"
+    path.write_text("image,part\nb.png,train\nd.png,test\n")
+    with pytest.raises(DataError) as e:
+        file_parts(image_set(), path)
+    assert str(e.value) == f"{path} has no row for a.png (and 1 more images of koniq)"
+    path.write_text("image,part\nb.png,train\nd.png,test\nc.png,test\n")
+    with pytest.raises(DataError) as e:
+        file_parts(image_set(), path)
+    assert str(e.value) == f"{path} has no row for a.png (and 0 more images of koniq)"
+
+
+def test_a_split_file_without_val_gets_val_from_its_train_part(tmp_path):
+    names = [f"{i:02d}.png" for i in range(12)]
+    images = image_set(names)
+    path = tmp_path / "s.csv"
+    path.write_text("image,part\n" + "".join(f"{n},{'test' if i < 4 else 'train'}\n" for i, n in enumerate(names)))
+    split, source = choose(images, compose("data.split_seed=5", f"data.split_file={path}",
+                                           "data.val_fraction=0.25").data)
+    assert source == f"split file {path}" and split.counts() == {"train": 6, "val": 2, "test": 4}
+    assert split.parts.tolist() == with_val(images, file_parts(images, path), 0.25, 5, source).tolist()
+    assert split.parts.tolist() != with_val(images, file_parts(images, path), 0.25, 6, source).tolist()
+    path.write_text("image,part\n" + "".join(f"{n},{'test' if i < 11 else 'train'}\n" for i, n in enumerate(names)))
+    with pytest.raises(DataError) as e:
+        choose(images, compose(f"data.split_file={path}").data)
+    assert str(e.value) == (f"koniq: the train part of split file {path} has 1 content groups, too few to split off "
+                            f"a validation part (set data.val_fraction=0 to select on test)")

@@ -137,6 +137,9 @@ def test_choose_takes_the_random_split_from_the_fractions_and_the_split_seed():
     official = image_set(np.arange(10), split=["test"] * 3 + ["train"] * 7)
     split, source = choose(official, data_cfg("data.split=official", "data.val_fraction=0.3"))
     assert source == "the official split" and split.counts() == {"train": 5, "val": 2, "test": 3}
+    one_train = image_set(np.arange(4), split=["test"] * 3 + ["train"])
+    with pytest.raises(DataError, match=r"^set: the train part of the official split has 1 content groups"):
+        choose(one_train, data_cfg("data.split=official", "data.val_fraction=0.3"))
     # A csv column's parts (data.split_column) arrive as the dataset's split, named after the column.
     split, source = choose(official, data_cfg("data.split_column=fold1", "data.val_fraction=0"))
     assert source == "the fold1 split" and split.counts() == {"train": 7, "val": 0, "test": 3}
