@@ -14,7 +14,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hydra_plugins.iqa_optuna_sweeper._search_space import from_config, from_overrides, params_overrides
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from hydra_plugins.iqa_optuna_sweeper._search_space import (as_override, from_config, from_overrides, grid_choices,
+                                                            params_overrides)
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
 
 APP = Path(__file__).resolve().parent / "sweeper_app" / "app.py"
@@ -146,3 +149,46 @@ def test_a_sweep_searches_a_yaml_list_and_its_jobs_get_the_values(tmp_path):
     assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert {t.params["x"] for t in trials} <= {0.5, 3} and all(set(t.params) == {"x"} for t in trials)
     assert all(t.value == pytest.approx((t.params["x"] - 1) ** 2) for t in trials)
+
+
+GRAMMAR = "(choice, range, interval, int(interval), tag(log, interval))"
+
+
+@pytest.mark.parametrize("override,message", [
+    ("loss.alpha=glob(*)", f"loss.alpha: 'loss.alpha=glob(*)' is not part of the search-space grammar {GRAMMAR}"),
+    ("k=[1,2],[3]", "k: choice(...) takes plain values (numbers, strings, booleans, null)"),
+    ("k=range(5, 1, step=1)", "k: range(5, 1, step=1): "),  # then Optuna's own words
+    ("k=tag(log, interval(0, 1))", "k: tag(log, interval(0, 1)): "),
+])
+def test_a_bad_expression_is_named_with_its_key_and_text(override, message):
+    with pytest.raises(SweepConfigError) as e:
+        from_overrides([override])
+    if message.endswith(": "):
+        assert str(e.value).startswith(message) and "must hold" in str(e.value)
+    else:
+        assert str(e.value) == message
+
+
+@pytest.mark.parametrize("value,text", [(True, "k=true"), (False, "k=false"), (None, "k=null"), (3, "k=3"),
+                                        ("fpn", "k=fpn"), ("a b", "k='a b'"), ("it's", "k='it\\'s'"),
+                                        ("C:\\x y", "k='C:\\x y'"), ("a\\'b\\", "k='a\\\\\\'b\\\\'")])
+def test_a_trials_value_is_written_as_the_override_a_user_would_type(value, text):
+    """The text the study page and the trial table print for re-running a trial."""
+    assert as_override("k", value) == text
+    space, fixed, _ = from_overrides([text])
+    assert not space and OverridesParser.create().parse_override(text).value() == value
+
+
+@pytest.mark.parametrize("expr", ["range(0, 1, 0.1)", "range(0, 0.3, 0.1)", "range(0.5, 2.5, 0.5)", "range(1, 9, 2)",
+                                  "range(-3, 3)"])
+def test_the_grid_takes_the_values_hydra_gives_a_range(expr):
+    override = OverridesParser.create().parse_override(f"k={expr}")
+    (dist,) = from_overrides([f"k={expr}"])[0].values()
+    assert grid_choices("k", dist) == pytest.approx(list(override.sweep_iterator()))
+
+
+def test_the_grid_refuses_a_log_scale():
+    for expr in ["tag(log, int(interval(1, 64)))", "tag(log, interval(1e-4, 1e-1))", "interval(0, 1)"]:
+        (dist,) = from_overrides([f"k={expr}"])[0].values()
+        with pytest.raises(SweepConfigError, match=r"^k: the grid sampler needs choice\(\.\.\.\) or range\(\.\.\.\)"):
+            grid_choices("k", dist)
