@@ -159,6 +159,7 @@ GRAMMAR = "(choice, range, interval, int(interval), tag(log, interval))"
     ("k=[1,2],[3]", "k: choice(...) takes plain values (numbers, strings, booleans, null)"),
     ("k=range(5, 1, step=1)", "k: range(5, 1, step=1): "),  # then Optuna's own words
     ("k=tag(log, interval(0, 1))", "k: tag(log, interval(0, 1)): "),
+    ("k=range(0.5, 2.5, 0)", "k: range(0.5, 2.5, 0): "),  # a zero step is no continuous range
 ])
 def test_a_bad_expression_is_named_with_its_key_and_text(override, message):
     with pytest.raises(SweepConfigError) as e:
