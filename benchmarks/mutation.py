@@ -148,7 +148,10 @@ def run_target(name: str, target: Target, workdir: Path, timeout: float) -> dict
     folder = stage(name, target, workdir)
     patterns = patterns_of(target)
     t0 = time.perf_counter()
-    proc = mutmut(folder, "run", "--max-children", "1", *patterns, timeout=timeout)
+    try:
+        proc = mutmut(folder, "run", "--max-children", "1", *patterns, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"error: mutmut ran past --timeout={timeout:g} s on {name}; the mutants done so far are in {folder}")
     wall = time.perf_counter() - t0
     metas = [folder / "mutants" / (p + ".meta") for p in target.files]
     if proc.returncode != 0 or not all(m.exists() for m in metas):
