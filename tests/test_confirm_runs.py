@@ -48,6 +48,7 @@ def confirmed(tmp_path_factory):
     return folder, sweep(folder, *CONFIRM)
 
 
+@pytest.mark.slow
 def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_interval(confirmed, tmp_path):
     shared, proc = confirmed
     shutil.copytree(shared, tmp_path, dirs_exist_ok=True)
@@ -92,6 +93,7 @@ def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_int
     assert first in page.read_text() and second.strip() in page.read_text()
 
 
+@pytest.mark.slow
 def test_a_rerun_that_finds_no_better_trial_reuses_the_confirm_record(confirmed, tmp_path):
     shutil.copytree(confirmed[0], tmp_path, dirs_exist_ok=True)
     again = sweep(tmp_path, *CONFIRM, name="again")
