@@ -291,7 +291,6 @@ def test_a_killed_sweep_resumed_finishes_every_job_and_writes_its_summary(tmp_pa
 
 # -- under load ----------------------------------------------------------------------------------
 
-@pytest.mark.slow
 def test_openmp_threads_sleep_when_waiting_unless_the_user_says_otherwise():
     show = "import iqa, os, torch; print(os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads() >= 1)"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
