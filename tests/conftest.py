@@ -1,4 +1,11 @@
-"""Shared fixtures: a session-wide synthetic-data cache, a tiny-run runner, a PostgreSQL server."""
+"""Shared fixtures: a session-wide synthetic-data cache, a tiny-run runner, a PostgreSQL server.
+
+Under pytest-xdist (pyproject's `-n auto --dist loadfile`) each worker has its own session: one
+PostgreSQL server per worker (its own folder and free port), while the data cache is one folder
+for all workers (an entry is written to a temporary file and renamed into place, so workers that
+make the same entry at once each leave a whole file). Whole files go to one worker, so a
+module-scoped run is made once.
+"""
 from __future__ import annotations
 
 import itertools
@@ -12,10 +19,22 @@ import torch
 from helpers import TINY, run_py
 
 
+def pytest_collection_modifyitems(items):
+    """Under xdist, files with slow tests first: the long ones start early instead of ending last alone."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+        items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
-    """One synthetic-data cache for the whole test session (generated once, then reused)."""
-    path = tmp_path_factory.mktemp("iqa-cache")
+    """One synthetic-data cache for the whole test session (generated once, then reused), shared
+    by the xdist workers of one run."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        path = tmp_path_factory.getbasetemp().parent / "iqa-cache"
+        path.mkdir(exist_ok=True)
+    else:
+        path = tmp_path_factory.mktemp("iqa-cache")
     os.environ["IQA_SWEEP_CACHE"] = str(path)
     return path
 

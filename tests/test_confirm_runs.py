@@ -3,6 +3,7 @@ configuration on the same seeds with the paired difference and its 95% t interva
 in this project's `iqa_study`, off in the bare plugin; never the default baseline of a sweep table."""
 import re
 import statistics
+import shutil
 import subprocess
 import sys
 
@@ -40,8 +41,17 @@ CONFIRM = ["noise_sd=1", "slope=0.1", "x=interval(0, 1)", "hydra.sweeper.seeds=[
            "hydra.sweeper.metrics_file=metrics.json", "hydra.sweeper.confirm_metrics=[test]"]
 
 
-def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_interval(tmp_path):
-    proc = sweep(tmp_path, *CONFIRM)
+@pytest.fixture(scope="module")
+def confirmed(tmp_path_factory):
+    """One confirmed study (folder `s`, store `o.db`) that the tests below read or copy."""
+    folder = tmp_path_factory.mktemp("confirmed")
+    return folder, sweep(folder, *CONFIRM)
+
+
+@pytest.mark.slow
+def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_interval(confirmed, tmp_path):
+    shared, proc = confirmed
+    shutil.copytree(shared, tmp_path, dirs_exist_ok=True)
     results = OmegaConf.to_container(OmegaConf.load(tmp_path / "s" / "optimization_results.yaml"))
     confirm, baseline = results["confirm"], results["confirm"]["baseline"]
     for seed in (3, 4, 5):
@@ -83,8 +93,9 @@ def test_the_baseline_runs_on_the_confirm_seeds_and_the_difference_has_its_t_int
     assert first in page.read_text() and second.strip() in page.read_text()
 
 
-def test_a_rerun_that_finds_no_better_trial_reuses_the_confirm_record(tmp_path):
-    sweep(tmp_path, *CONFIRM)
+@pytest.mark.slow
+def test_a_rerun_that_finds_no_better_trial_reuses_the_confirm_record(confirmed, tmp_path):
+    shutil.copytree(confirmed[0], tmp_path, dirs_exist_ok=True)
     again = sweep(tmp_path, *CONFIRM, name="again")
     assert "was confirmed on seeds [3, 4, 5] already" in again.stdout + again.stderr
     assert not (tmp_path / "again" / "confirm").exists()

@@ -53,6 +53,7 @@ def _chromium(*args, timeout=120):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium: install the OS package 'chromium' (.ci/run does where it can)")
+@pytest.mark.slow
 def test_study_page_renders_in_a_browser_and_shows_the_best_trial(study_db, tmp_path):
     storage, study = study_db
     page = tmp_path / "page" / "study.html"
