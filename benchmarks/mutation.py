@@ -48,9 +48,11 @@ class Target:
 
 
 TARGETS: Dict[str, Target] = {
-    "metrics": Target(("iqa/evaluation/metrics.py",), ("tests/test_metrics.py", "tests/test_selection_flags.py")),
+    "metrics": Target(("iqa/evaluation/metrics.py",), ("tests/test_metrics.py", "tests/test_metrics_reference.py",
+                                                       "tests/test_selection_flags.py")),
     "splits": Target(("iqa/data/splits.py",), ("tests/test_split_sizes.py", "tests/test_split_files.py")),
-    "summary": Target(("iqa/report/summary.py",), ("tests/test_comparisons.py", "tests/test_selection_flags.py"),
+    "summary": Target(("iqa/report/summary.py",), ("tests/test_comparisons.py", "tests/test_comparison_units.py",
+                                                    "tests/test_selection_flags.py"),
                       deselect=("tests/test_comparisons.py::test_aggregate_takes_a_baseline_and_refuses_an_unknown_one",)),
     "early_stopping": Target(("iqa/train/state.py", "iqa/train/callbacks.py"),
                              ("tests/test_early_stopping.py", "tests/test_repro_units.py"),
