@@ -39,11 +39,13 @@ def load(path, map_location: Any = "cpu") -> dict:
 # Leading bytes of the files most often passed by mistake, and what to call them.
 SIGNATURES = ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
               (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"\x89HDF", "an HDF5 file"),
-              (b"\x80", "a pickle, not the zip archive torch.save writes (an old or foreign format)"))
+              (b"\x80", "a pickle, not the zip archive torch.save writes (an old or foreign format)"),
+              (b"PK\x03\x04", "a truncated or damaged zip archive (a checkpoint whose writing or copying was cut off)"))
 
 
 def file_kind(path: Path) -> Optional[str]:
-    """What the file is, in words, when it is plainly not a torch.save archive; None when it may be one."""
+    """What the file is, in words, when it is plainly not a torch.save archive; None when it may be one.
+    A zip archive that `zipfile` cannot open (its directory at the end is missing) was cut off."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             if any(name.endswith("data.pkl") for name in z.namelist()):

@@ -112,3 +112,10 @@ def test_trust_checkpoint_rebuilds_a_fusion_the_file_names(tmp_path, cache_dir):
     assert refused.returncode == 1 and "asks to call 'theirs.Theirs'" in refused.stderr
     run_py([*args, "trust_checkpoint=true"], tmp_path, cache_dir, pythonpath=[tmp_path])
     assert (tmp_path / "eval" / "metrics.json").is_file()
+
+
+def test_a_truncated_checkpoint_is_called_truncated(tmp_path):
+    path = tiny_checkpoint(tmp_path / "best.pt")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"is not a checkpoint: it is a truncated or damaged zip archive"):
+        checkpoint_file.load(path)
