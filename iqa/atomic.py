@@ -13,8 +13,10 @@ import io
 import json
 import math
 import os
+import signal
 import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, List, Mapping, Optional
 
@@ -59,10 +61,11 @@ def replace_with(path, write: Callable[[Path], None]) -> Path:
     finally:
         os.close(fd)
     try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with _ctrl_c_after_the_write():
+            write(Path(tmp))
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         cause = _os_error(e)
@@ -70,6 +73,25 @@ def replace_with(path, write: Callable[[Path], None]) -> Path:
             raise _naming(cause, path) from None
         raise
     return path
+
+
+@contextmanager
+def _ctrl_c_after_the_write():
+    """Ctrl-C (SIGINT) during a write takes effect once the file is in place. Raised inside the
+    writer, it would leave a half-written file, and torch's writer turns it into a RuntimeError
+    ("unexpected pos") that says nothing of Ctrl-C. Only where Python's own handler is in charge."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    caught = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _os_error(error: BaseException) -> Optional[OSError]:

@@ -52,6 +52,8 @@ def targets(cfg) -> Iterator[Tuple[str, str]]:
 
     def walk(node, key: str) -> Iterator[Tuple[str, str]]:
         if isinstance(node, DictConfig):
+            if node._is_none() or node._is_missing():  # a node set to null (e.g. a sweeper's unused sampler)
+                return
             if "_target_" in node:
                 yield key, str(node._target_)
             for name in node.keys():

@@ -106,3 +106,22 @@ def test_every_file_the_project_writes_goes_through_iqa_atomic():
     offenders = [f"{p.relative_to(ROOT)}:{line}" for p in sources
                  for line in _unguarded_writes(ast.parse(p.read_text()))]
     assert offenders == [], "write through iqa.atomic (replace_with / write_json / write_csv / write_text)"
+
+
+def test_ctrl_c_during_a_write_takes_effect_once_the_file_is_whole(tmp_path):
+    """A SIGINT that arrives while a checkpoint is written: the file is completed and in place,
+    then KeyboardInterrupt is raised (not a RuntimeError from inside torch's writer)."""
+    model = torch.nn.Linear(64, 64)
+
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(b"")
+        signal.raise_signal(signal.SIGINT)
+        torch.save({"model": model.state_dict()}, tmp)
+
+    from iqa.atomic import replace_with
+    with pytest.raises(KeyboardInterrupt):
+        replace_with(tmp_path / "last.pt", write)
+    assert checkpoint_file.load(tmp_path / "last.pt")["model"]["weight"].shape == (64, 64)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert _leftovers(tmp_path) == []

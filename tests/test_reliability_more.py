@@ -21,7 +21,7 @@ from iqa.config import validate
 from iqa.errors import ConfigError
 from iqa.report.runs import scan
 from iqa.run_lock import acquire, release
-from iqa.train import checkpoint
+from iqa import checkpoint_file
 
 QUICK = [*TINY, "trainer.epochs=1"]
 
@@ -255,18 +255,18 @@ def test_a_damaged_best_checkpoint_is_rebuilt_on_resume(tmp_path, cache_dir):
     a, b = tmp_path / "a", tmp_path / "b"
     args = [*TINY, "trainer.epochs=3", "trainer.early_stopping=false"]
     run_py([*args, f"hydra.run.dir={a}", "trainer.epochs_per_session=1"], tmp_path, cache_dir)
-    original = checkpoint.load(a / "checkpoints" / "best.pt")
+    original = checkpoint_file.load(a / "checkpoints" / "best.pt")
     best = a / "checkpoints" / "best.pt"
     best.write_bytes(best.read_bytes()[:1000])  # an interrupted copy
     # into another folder: the damaged best.pt beside last.pt no longer stops the resume
     run_py([*args, f"hydra.run.dir={b}", f"checkpoint={a}/checkpoints/last.pt", "trainer.resume=true",
             "trainer.epochs_per_session=1"], tmp_path, cache_dir)
-    assert checkpoint.load(b / "checkpoints" / "best.pt")["epoch"] in (1, 2)
+    assert checkpoint_file.load(b / "checkpoints" / "best.pt")["epoch"] in (1, 2)
     # in place: rebuilt from last.pt (epoch 1 is the best so far), then kept or replaced by a better epoch
     run_py([*args, f"hydra.run.dir={a}", "trainer.resume=true"], tmp_path, cache_dir)
     assert "is missing or damaged: rebuilt it from" in (a / "run.log").read_text()
     metrics = json.loads((a / "metrics.json").read_text())
-    rebuilt = checkpoint.load(best)
+    rebuilt = checkpoint_file.load(best)
     assert rebuilt["epoch"] == metrics["best_epoch"]
     if metrics["best_epoch"] == 1:
         assert all(torch.equal(rebuilt["model"][k], v) for k, v in original["model"].items())

@@ -129,8 +129,8 @@ def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retr
     ({"max_retry": -1}, "hydra.sweeper.max_retry=-1 is out of range: must be >= 0"),
 ])
 def test_heartbeat_keys_out_of_range(keys, line):
-    from hydra_plugins.iqa_optuna_sweeper._impl import OptunaSweep
-    from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
+    # the class `_impl` raises: Hydra's plugin scan may have imported a second `errors` module since
+    from hydra_plugins.iqa_optuna_sweeper._impl import OptunaSweep, SweepConfigError
     from hydra_plugins.iqa_optuna_sweeper.iqa_optuna_sweeper import IQAOptunaSweeperConf
 
     with pytest.raises(SweepConfigError, match="^" + re.escape(line)):
