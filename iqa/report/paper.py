@@ -3,7 +3,8 @@ number where a configuration is an Optuna trial, booktabs tables (`summary.tex` 
 columns, `summary_full.tex` with every metric) and a plot of each configuration's objective over
 seeds, each seed joined across configurations, with mean and 95% confidence interval (`summary.png`).
 
-Works on iqa.report.summary.Summary; the numbers themselves come from there.
+Works on iqa.report.summary.Summary (which calls `write`), without importing it: the numbers come
+from the summary, each run's from `iqa.report.runs`.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from scipy import stats
 
 from iqa.atomic import replace_with, write_text
 from iqa.evaluation.metrics import OPTIMISTIC, selected_on_test
+from iqa.report.runs import metric_values
 
 FLOAT = re.compile(r"^-?\d+\.\d{5,}(e-?\d+)?$")
 TRIAL_FOLDER = re.compile(r"trial_(\d+)")
@@ -165,7 +167,6 @@ def paper_latex(summary, heading) -> str:
 
 def per_replicate(summary, row: Mapping, metric: str) -> Dict[Tuple, float]:
     """{(split seed, seed): value} of a configuration's runs, NaNs left out."""
-    from iqa.report.summary import metric_values
     values = {(r.split_seed, r.seed): metric_values(r.metrics).get(metric, math.nan) for r in runs_of(summary, row)}
     return {k: v for k, v in values.items() if not math.isnan(v)}
 

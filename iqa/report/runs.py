@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import yaml
 from omegaconf import OmegaConf
 
 from iqa.atomic import write_json
+from iqa.evaluation.metrics import REPORTED
 from iqa.run_folder import RunFolder
 
 log = logging.getLogger("iqa")
@@ -137,3 +139,14 @@ def scan(sweep_dir) -> List[Run]:
         except ValueError as e:
             log.warning("skipping run folder %s: its .hydra/overrides.yaml cannot be read: %s", folder, e)
     return runs
+
+
+def metric_values(metrics: Mapping) -> Dict[str, float]:
+    """The per-run numbers a table summarises, named as the table's column stems."""
+    values = {f"{split}_{m}": metrics[f"{split}_{m}"] for split in ("val", "test") for m in REPORTED
+              if f"{split}_{m}" in metrics}
+    for name, cross in (metrics.get("cross") or {}).items():
+        values.update({f"cross_{name}_{m}": cross[m] for m in REPORTED if m in cross})
+    if "best_epoch" in metrics:  # a mode=eval run trained nothing
+        values["best_epoch"] = metrics["best_epoch"]
+    return {k: (math.nan if v is None else float(v)) for k, v in values.items()}

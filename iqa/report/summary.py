@@ -28,7 +28,7 @@ from iqa.atomic import write_csv, write_text
 from iqa.errors import ConfigError, DataError
 from iqa.evaluation.metrics import OPTIMISTIC, REPORTED, selected_on_test
 from iqa.report import paper
-from iqa.report.runs import Run, is_confirm, override_key, scan
+from iqa.report.runs import Run, is_confirm, metric_values, override_key, scan
 from iqa.run_folder import RunFolder
 
 ALPHA = 0.05
@@ -41,17 +41,6 @@ TABLE_METRICS = {"val": ("srcc",), "test": REPORTED, "cross": ("srcc", "plcc")}
 Replicate = Tuple[Optional[int], Optional[int]]
 # Split units searched for the number needed to reach POWER when overlap bounds the variance from below.
 MAX_UNITS = 1000
-
-
-def metric_values(metrics: Mapping) -> Dict[str, float]:
-    """The per-run numbers a table summarises, named as the table's column stems."""
-    values = {f"{split}_{m}": metrics[f"{split}_{m}"] for split in ("val", "test") for m in REPORTED
-              if f"{split}_{m}" in metrics}
-    for name, cross in (metrics.get("cross") or {}).items():
-        values.update({f"cross_{name}_{m}": cross[m] for m in REPORTED if m in cross})
-    if "best_epoch" in metrics:  # a mode=eval run trained nothing
-        values["best_epoch"] = metrics["best_epoch"]
-    return {k: (math.nan if v is None else float(v)) for k, v in values.items()}
 
 
 def run_selected_on_test(metrics: Mapping) -> bool:
