@@ -473,6 +473,10 @@ class OptunaSweep:
         else:
             state, result = TrialState.COMPLETE, self._value(trial, list(values.values()))
             detail = f"value {result}"
+        self._record(study, trial, state, result, detail)
+
+    def _record(self, study: optuna.Study, trial: optuna.Trial, state: TrialState, result, detail: str) -> None:
+        """Tell Optuna how the trial ended, keep it for the results and log it (the caller holds the lock)."""
         try:
             study.tell(trial, result, state=state)
         except RuntimeError as e:  # the grid sampler calls study.stop() once the grid is done

@@ -26,7 +26,6 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from scipy import stats
 
-from hydra_plugins.iqa_optuna_sweeper import _search_space as space_grammar
 from hydra_plugins.iqa_optuna_sweeper._shared_study import FAIL_REASON, ended_meanwhile
 from hydra_plugins.iqa_optuna_sweeper.errors import SweepConfigError
 from hydra_plugins.iqa_optuna_sweeper.reporting import PRUNED_ATTR
@@ -231,14 +230,6 @@ def _finish(sweep, study: optuna.Study, race: Race, racer: Racer, failure) -> No
             f" ({racer.stopped})" if racer.stopped else "")
     with sweep.lock:
         try:
-            study.tell(trial, result, state=state)
-        except UpdateFinishedTrialError:  # this worker stalled past the grace period
+            sweep._record(study, trial, state, result, detail)
+        except UpdateFinishedTrialError:  # this worker stalled past the grace period, or was interrupted
             log.warning("%s", ended_meanwhile(study, trial))
-            return
-        except RuntimeError as e:  # the grid sampler calls study.stop() once the grid is done
-            if "Study.stop" not in str(e):
-                raise
-        sweep.told.append(study._storage.get_trial(trial._trial_id))
-    log_fn = log.warning if state == TrialState.FAIL else log.info
-    log_fn("trial %d %s: %s | %s", trial.number, state.name, detail,
-           " ".join(space_grammar.as_override(k, v) for k, v in trial.params.items()))
