@@ -88,6 +88,7 @@ def test_a_pruned_seed_ends_its_trial(tmp_path):
     assert pruned.user_attrs["pruned_by"] == "seed 3 step 0: value 2.8000"
 
 
+@pytest.mark.slow
 def test_a_rerun_continues_a_half_raced_trial_without_rerunning_its_seeds(tmp_path):
     url, calls = f"sqlite:///{tmp_path}/o.db", tmp_path / "calls.jsonl"
     queue(url, [0.0, 0.004])
@@ -112,6 +113,7 @@ def test_a_rerun_continues_a_half_raced_trial_without_rerunning_its_seeds(tmp_pa
     assert [r["seed"] for r in runs if r["x"] == 0.004] == [1, 2, 3, 3, 4, 5]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["random", "cmaes"])
 def test_samplers_see_raced_trials_as_complete_ones(tmp_path, sampler):
     url = f"sqlite:///{tmp_path}/o.db"

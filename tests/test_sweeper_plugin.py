@@ -142,6 +142,7 @@ def test_motpe_sampler_is_refused(tmp_path):
     assert proc.returncode != 0 and "The 'motpe' sampler was removed in Optuna 4.0" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_job_prunes_its_trial_through_the_reporting_api(tmp_path):
     sweep(tmp_path, "steps=3", "hydra/sweeper/pruner=threshold", "hydra.sweeper.pruner.upper=100",
           "hydra.sweeper.n_trials=3", *db(tmp_path), "hydra.sweeper.max_failure_rate=0")
@@ -158,6 +159,7 @@ def test_a_job_prunes_its_trial_through_the_reporting_api(tmp_path):
                for t in pruned)
 
 
+@pytest.mark.slow
 def test_seeds_tell_the_mean_and_confirm_seeds_rerun_the_best(tmp_path):
     sweep(tmp_path, "hydra.sweeper.seeds=[1,2]", "hydra.sweeper.confirm_seeds=[5,6]", "hydra.sweeper.n_trials=3",
           *db(tmp_path))
@@ -198,6 +200,7 @@ def test_a_study_name_clash_stops_before_any_trial(tmp_path):
     assert [t.state for t in stored(tmp_path).trials] == [TrialState.COMPLETE] * 2
 
 
+@pytest.mark.slow
 def test_asynchronous_slots_start_the_next_trial_while_a_long_one_runs(tmp_path):
     """Two trials in flight on two joblib workers: while the first (long) job runs, the other slot
     goes through the short ones, where a batch of two would wait for the long job."""

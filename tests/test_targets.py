@@ -18,6 +18,7 @@ class PLCCLoss(torch.nn.Module):
 '''
 
 
+@pytest.mark.slow
 def test_a_loss_whose_module_is_not_importable_says_why_once_and_before_the_data(tmp_path):
     (tmp_path / "myconf" / "loss").mkdir(parents=True)
     (tmp_path / "myconf" / "loss" / "plcc.yaml").write_text("_target_: mylosses.PLCCLoss\n")
