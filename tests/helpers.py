@@ -64,6 +64,15 @@ def run_py(args: List[str], cwd: Path, cache: Path, check: bool = True, timeout:
     return proc
 
 
+def run_sweep(app: Path, tmp_path: Path, *overrides: str, name: str = "s", check: bool = True):
+    """Run the Hydra app `app` as a multirun into tmp_path/name in a subprocess; returns CompletedProcess."""
+    proc = subprocess.run([sys.executable, str(app), "-m", f"hydra.sweep.dir={tmp_path / name}", *overrides],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def fails_in_process(tmp_path, *overrides):
     """Compose and run the job in this process expecting a user error; returns its one line."""
     out = tmp_path / "run"

@@ -13,6 +13,8 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from helpers import run_sweep
+
 APP = Path(__file__).resolve().parent / "sweeper_app" / "race_app.py"
 sys.path.insert(0, str(APP.parent))
 from race_app import OFFSETS  # noqa: E402
@@ -24,11 +26,7 @@ RACE = ["hydra.sweeper.adaptive_seeds=true", f"hydra.sweeper.seeds=[{','.join(ma
 
 
 def sweep(tmp_path, *overrides, name="s", check=True):
-    proc = subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp_path / name}", *overrides],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_sweep(APP, tmp_path, *overrides, name=name, check=check)
 
 
 def db(url):

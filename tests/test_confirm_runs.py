@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from scipy import stats
 
-from helpers import CONF, ROOT, TINY, run_py
+from helpers import CONF, ROOT, TINY, run_py, run_sweep
 from iqa.atomic import write_json
 from iqa.config import metric_keys
 from iqa.evaluation.metrics import selected_on_test
@@ -27,13 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 
 def sweep(tmp_path, *overrides, name="s", check=True):
-    proc = subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp_path / name}",
-                           f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", "hydra.sweeper.study_name=s",
-                           "hydra.sweeper.direction=maximize", "hydra.sweeper.n_jobs=1", *overrides],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_sweep(APP, tmp_path, f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", "hydra.sweeper.study_name=s",
+                     "hydra.sweeper.direction=maximize", "hydra.sweeper.n_jobs=1", *overrides, name=name, check=check)
 
 
 CONFIRM = ["noise_sd=1", "slope=0.1", "x=interval(0, 1)", "hydra.sweeper.seeds=[0,1,2]", "hydra.sweeper.total_trials=3",

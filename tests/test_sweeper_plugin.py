@@ -13,16 +13,14 @@ from hydra.plugins.sweeper import Sweeper
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from helpers import run_sweep
+
 APP = Path(__file__).resolve().parent / "sweeper_app" / "app.py"
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 def sweep(tmp_path, *overrides, name="s", check=True):
-    proc = subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp_path / name}", *overrides],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_sweep(APP, tmp_path, *overrides, name=name, check=check)
 
 
 def results(tmp_path, name="s"):

@@ -4,8 +4,6 @@ and a job that raises optuna.TrialPruned. Real multiruns of tests/sweeper_app/no
 value on each seed is set by `by_seed` (plus x with slope=1)."""
 import math
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -13,20 +11,17 @@ import pytest
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
+from helpers import run_sweep
+
 APP = Path(__file__).resolve().parent / "sweeper_app" / "noise_app.py"
 BY_SEED = [0.0, 0.0, 3.0]  # mean 1, median 0, sample std sqrt(3), population std sqrt(2)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 def sweep(tmp_path, *overrides, check=True):
-    proc = subprocess.run([sys.executable, str(APP), "-m", f"hydra.sweep.dir={tmp_path / 's'}",
-                           f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", "hydra.sweeper.study_name=s",
-                           "hydra.sweeper.seeds=[0,1,2]", f"by_seed={BY_SEED}", "hydra/sweeper/sampler=random",
-                           "hydra.sweeper.sampler.seed=1", "hydra.sweeper.n_jobs=1", *overrides],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"sweep failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    return run_sweep(APP, tmp_path, f"hydra.sweeper.storage=sqlite:///{tmp_path}/o.db", "hydra.sweeper.study_name=s",
+                     "hydra.sweeper.seeds=[0,1,2]", f"by_seed={BY_SEED}", "hydra/sweeper/sampler=random",
+                     "hydra.sweeper.sampler.seed=1", "hydra.sweeper.n_jobs=1", *overrides, check=check)
 
 
 def trials(tmp_path):
